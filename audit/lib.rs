@@ -1,1 +1,13 @@
+//! egress-audit: proves what an AI coding agent really sends over the network.
+//!
+//! Data flows one way through stages that each live in their own module:
+//! [`source`] (frames from a capture) → [`decode`] (link/IP/TCP/UDP) → [`dissect`] (DNS, TLS
+//! ClientHello, HTTP) → [`flows`] (flow table, DNS-learned names) — glued by [`analyzer`] — then
+//! [`catalog`] + [`policy`] → [`classify`] (pure verdicts) → [`report`] (renderers that never decide).
 
+pub mod analyzer;
+pub mod decode;
+pub mod dissect;
+pub mod flows;
+pub mod source;
+pub mod text;

@@ -1,0 +1,115 @@
+//! The pipeline from frames to finished flows: decode → dissect → flow table, one frame at a time.
+//!
+//! Sources push frames in; finished flows come out through a callback as soon as they end, so a long
+//! capture never holds more than its active flows.
+
+use crate::decode::{Decoder, link};
+use crate::dissect::dns::{Message, RData};
+use crate::flows::dns_log::{DnsLog, Seen};
+use crate::flows::dns_names::DnsNames;
+use crate::flows::table::FlowTable;
+use crate::flows::{AppProtocol, Flow, inspect};
+use crate::source::Frame;
+use std::collections::BTreeSet;
+
+/// Counters about the input itself, for the report's `source` section.
+#[derive(Debug, Clone, Default)]
+pub struct InputStats {
+    pub frames: u64,
+    /// Frames that carried no IP we could read (ARP, LLC, unsupported link types, damaged headers).
+    pub not_ip: u64,
+    /// Frames cut short by the capture's snaplen.
+    pub truncated: u64,
+    pub unsupported_linktypes: BTreeSet<u32>,
+    /// IP datagrams whose fragments never all arrived.
+    pub incomplete_fragments: u64,
+    /// Flows ended before their time because the flow table was full.
+    pub flows_ended_early: u64,
+    /// DNS names not recorded because the DNS log was full.
+    pub dns_names_dropped: u64,
+}
+
+#[derive(Default)]
+pub struct Analyzer {
+    decoder: Decoder,
+    table: FlowTable,
+    names: DnsNames,
+    dns: DnsLog,
+    stats: InputStats,
+}
+
+impl Analyzer {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Processes one frame; flows that have ended by its time are handed to `emit`.
+    pub fn push(&mut self, frame: &Frame<'_>, emit: &mut dyn FnMut(Flow)) {
+        let Analyzer { decoder, table, names, dns, stats } = self;
+        stats.frames += 1;
+        if frame.data.len() < frame.orig_len as usize {
+            stats.truncated += 1;
+        }
+        let Some(p) = decoder.decode(frame) else {
+            stats.not_ip += 1;
+            if !link::is_supported(frame.linktype) {
+                stats.unsupported_linktypes.insert(frame.linktype);
+            }
+            return;
+        };
+        table.expire(frame.ts, emit);
+        let (flow, from_client) = table.flow_for(&p, frame.ts, frame.number, names);
+        let dir = usize::from(!from_client);
+        flow.packets[dir] += 1;
+        flow.bytes[dir] += u64::from(p.ip_len);
+        flow.last_seen = flow.last_seen.max(frame.ts);
+        let flow_id = flow.id;
+        let mut on_dns = |m: &Message, protocol: AppProtocol| {
+            let resolver = if m.is_response { p.src } else { p.dst };
+            dns.record(m, Seen { ts: frame.ts, frame: frame.number, flow_id, protocol, resolver });
+            if m.is_response {
+                learn_addresses(names, m, frame.ts);
+            }
+        };
+        match (p.proto, p.tcp) {
+            (6, Some(tcp)) => {
+                if tcp.has(crate::decode::TcpMeta::RST) {
+                    flow.reset = true;
+                }
+                if tcp.has(crate::decode::TcpMeta::FIN) {
+                    flow.fin[dir] = true;
+                }
+                inspect::tcp_segment(flow, from_client, tcp, p.payload, &mut on_dns);
+            }
+            (17, _) => inspect::udp_datagram(flow, p.payload, &mut on_dns),
+            _ => {}
+        }
+    }
+
+    /// Ends the input: every remaining flow goes to `emit`; returns the DNS log and input counters.
+    pub fn finish(mut self, emit: &mut dyn FnMut(Flow)) -> (DnsLog, InputStats) {
+        self.table.drain(emit);
+        self.stats.incomplete_fragments = self.decoder.incomplete_fragments();
+        self.stats.flows_ended_early = self.table.ended_early;
+        self.stats.dns_names_dropped = self.dns.dropped_names;
+        (self.dns, self.stats)
+    }
+}
+
+/// Binds every A/AAAA address of a response to the names the client asked for and to the record's
+/// owner (the end of a CNAME chain). The question comes first: it is the name the program used.
+fn learn_addresses(names: &mut DnsNames, m: &Message, ts: crate::source::Nanos) {
+    for a in &m.answers {
+        let address = match a.data {
+            RData::A(v4) => v4.into(),
+            RData::Aaaa(v6) => v6.into(),
+            _ => continue,
+        };
+        for q in &m.questions {
+            if q.name != a.name {
+                names.learn(address, &q.name, ts, a.ttl);
+            }
+        }
+        names.learn(address, &a.name, ts, a.ttl);
+    }
+}

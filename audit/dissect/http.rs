@@ -1,0 +1,155 @@
+//! HTTP/1.x requests: method, Host (or the authority of an absolute or CONNECT target), path.
+//!
+//! Only the request head is read; bodies are skipped by Content-Length. A request head larger than
+//! [`MAX_HEAD`] is given up on rather than buffered.
+
+use crate::text::printable;
+
+pub const MAX_HEAD: usize = 16 << 10;
+
+const METHODS: [&[u8]; 9] = [
+    b"GET ", b"POST ", b"HEAD ", b"PUT ", b"DELETE ", b"OPTIONS ", b"CONNECT ", b"PATCH ", b"TRACE ",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub method: String,
+    /// The Host header as sent (may carry `:port`); for CONNECT, the target authority.
+    pub host: Option<String>,
+    /// Path without the query string (queries often carry identifiers that a report should not copy).
+    pub path: String,
+    pub user_agent: Option<String>,
+    /// Body bytes that follow the head, when Content-Length says so.
+    pub body_len: usize,
+    /// The body length is unknown (chunked or absent on a method with a body): the next request cannot
+    /// be located by counting.
+    pub body_unknown: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    NeedMore,
+    NotHttp,
+    /// The request and the length of its head in the stream.
+    Request(Request, usize),
+}
+
+/// True when a payload starts with an HTTP/1.x request method and a space.
+pub fn starts_like_request(p: &[u8]) -> bool {
+    METHODS.iter().any(|m| p.starts_with(m))
+}
+
+/// Reads the request head at the start of a client's byte stream.
+pub fn request(stream: &[u8]) -> Progress {
+    if !starts_like_request(stream) {
+        return if stream.len() < 8 && METHODS.iter().any(|m| m.starts_with(stream)) {
+            Progress::NeedMore
+        } else {
+            Progress::NotHttp
+        };
+    }
+    let window = &stream[..stream.len().min(MAX_HEAD)];
+    let Some(end) = find(window, b"\r\n\r\n").map(|i| i + 4).or_else(|| find(window, b"\n\n").map(|i| i + 2)) else {
+        return if stream.len() >= MAX_HEAD { Progress::NotHttp } else { Progress::NeedMore };
+    };
+    let head = &stream[..end];
+    let mut lines = head.split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let Some(request_line) = lines.next() else { return Progress::NotHttp };
+    let mut parts = request_line.splitn(3, |&b| b == b' ');
+    let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next()) else {
+        return Progress::NotHttp;
+    };
+    if !version.starts_with(b"HTTP/") {
+        return Progress::NotHttp;
+    }
+    let mut req = Request {
+        method: printable(method),
+        host: None,
+        path: String::new(),
+        user_agent: None,
+        body_len: 0,
+        body_unknown: false,
+    };
+    let mut chunked = false;
+    let mut has_length = false;
+    for line in lines {
+        let Some(colon) = line.iter().position(|&b| b == b':') else { continue };
+        let (name, value) = (&line[..colon], trim(&line[colon + 1..]));
+        if name.eq_ignore_ascii_case(b"host") {
+            req.host.get_or_insert_with(|| printable(value));
+        } else if name.eq_ignore_ascii_case(b"user-agent") {
+            req.user_agent.get_or_insert_with(|| printable(value));
+        } else if name.eq_ignore_ascii_case(b"content-length") {
+            has_length = true;
+            req.body_len = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            chunked = true;
+        }
+    }
+    if method == b"CONNECT" {
+        req.host = Some(printable(target));
+        req.path = String::new();
+    } else {
+        let (authority, path) = split_target(target);
+        if let Some(authority) = authority {
+            req.host.get_or_insert_with(|| printable(authority));
+        }
+        let path = path.split(|&b| b == b'?').next().unwrap_or_default();
+        req.path = printable(path);
+    }
+    req.body_unknown = chunked || (!has_length && matches!(method, b"POST" | b"PUT" | b"PATCH"));
+    Progress::Request(req, end)
+}
+
+/// Splits an absolute-form target (`http://host/path`, used towards proxies) into authority and path.
+fn split_target(target: &[u8]) -> (Option<&[u8]>, &[u8]) {
+    for scheme in [&b"http://"[..], b"https://"] {
+        if target.len() > scheme.len() && target[..scheme.len()].eq_ignore_ascii_case(scheme) {
+            let rest = &target[scheme.len()..];
+            let slash = rest.iter().position(|&b| b == b'/').unwrap_or(rest.len());
+            let path = if slash < rest.len() { &rest[slash..] } else { b"/" };
+            return (Some(&rest[..slash]), path);
+        }
+    }
+    (None, target)
+}
+
+fn trim(v: &[u8]) -> &[u8] {
+    let start = v.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(v.len());
+    let end = v.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(start, |i| i + 1);
+    &v[start..end]
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_path_and_agent() {
+        let s = b"POST /api/event_logging/batch?x=1 HTTP/1.1\r\nHost: api.anthropic.com\r\nUser-Agent: claude-cli/2.0\r\nContent-Length: 5\r\n\r\nhello";
+        let Progress::Request(r, head) = request(s) else { panic!("no request") };
+        assert_eq!(r.host.as_deref(), Some("api.anthropic.com"));
+        assert_eq!(r.path, "/api/event_logging/batch");
+        assert_eq!(r.user_agent.as_deref(), Some("claude-cli/2.0"));
+        assert_eq!((head + r.body_len, r.body_unknown), (s.len(), false));
+    }
+
+    #[test]
+    fn connect_is_named_by_its_target() {
+        let s = b"CONNECT api.openai.com:443 HTTP/1.1\r\nHost: api.openai.com:443\r\n\r\n";
+        let Progress::Request(r, _) = request(s) else { panic!("no request") };
+        assert_eq!((r.method.as_str(), r.host.as_deref()), ("CONNECT", Some("api.openai.com:443")));
+    }
+
+    #[test]
+    fn head_split_over_segments_needs_more() {
+        let s = b"GET / HTTP/1.1\r\nHost: a.example\r\n";
+        assert_eq!(request(s), Progress::NeedMore);
+        assert_eq!(request(b"GE"), Progress::NeedMore);
+        assert_eq!(request(b"SSH-2.0-OpenSSH"), Progress::NotHttp);
+    }
+}

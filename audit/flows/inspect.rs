@@ -1,0 +1,235 @@
+//! Per-flow application inspection: decides by content what a TCP stream carries and feeds it to
+//! the right dissector until the flow is named, then lets go of its buffers.
+
+use super::stream::Stream;
+use super::{AppInfo, AppProtocol, Flow, MAX_REQUESTS_PER_FLOW};
+use crate::decode::TcpMeta;
+use crate::dissect::dns::{self, Message};
+use crate::dissect::{http, tls};
+
+/// Client bytes buffered while looking for a hello or a request head.
+const CLIENT_LIMIT: usize = tls::MAX_HELLO + 8 * 1024;
+/// One whole DNS-over-TCP message plus its length prefix, with room for the next one's start.
+const DNS_TCP_LIMIT: usize = 2 * 65_538;
+/// Client data segments examined for a late hello or request (STARTTLS, proxies) before giving up.
+const SCAN_SEGMENTS: u32 = 64;
+/// PostgreSQL SSLRequest (protocol 1234.5679): TLS follows once the server answers 'S'.
+const POSTGRES_SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 4, 210, 22, 47];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Waiting for the client's first bytes to say what this is.
+    Detect,
+    Tls,
+    Http,
+    DnsTcp,
+    /// Unknown protocol: watch segment starts for a hello or request (STARTTLS, tunnels).
+    Scan,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inspector {
+    client: Stream,
+    server: Option<Stream>,
+    state: State,
+    scanned: u32,
+}
+
+impl Inspector {
+    pub(crate) fn for_tcp(client_port: u16, server_port: u16) -> Box<Inspector> {
+        let dns = [53, 5353].contains(&server_port) || [53, 5353].contains(&client_port);
+        Box::new(Inspector {
+            client: Stream::new(if dns { DNS_TCP_LIMIT } else { CLIENT_LIMIT }),
+            server: dns.then(|| Stream::new(DNS_TCP_LIMIT)),
+            state: if dns { State::DnsTcp } else { State::Detect },
+            scanned: 0,
+        })
+    }
+}
+
+/// Feeds one TCP segment to the flow's inspector. DNS messages found are handed to `on_dns`.
+pub(crate) fn tcp_segment(
+    flow: &mut Flow,
+    from_client: bool,
+    tcp: TcpMeta,
+    payload: &[u8],
+    on_dns: &mut dyn FnMut(&Message, AppProtocol),
+) {
+    let Some(insp) = flow.inspect.as_mut() else { return };
+    let finished = match feed(insp, from_client, tcp, payload) {
+        Fed::Nothing => return,
+        Fed::GiveUp => true,
+        Fed::NewBytes => advance(insp, &mut flow.app, from_client, on_dns),
+    };
+    if finished {
+        flow.inspect = None;
+    }
+}
+
+enum Fed {
+    Nothing,
+    NewBytes,
+    GiveUp,
+}
+
+fn feed(insp: &mut Inspector, from_client: bool, tcp: TcpMeta, payload: &[u8]) -> Fed {
+    let Some(stream) = (if from_client { Some(&mut insp.client) } else { insp.server.as_mut() }) else {
+        return Fed::Nothing;
+    };
+    if tcp.has(TcpMeta::SYN) {
+        stream.syn(tcp.seq);
+    }
+    if payload.is_empty() {
+        return Fed::Nothing;
+    }
+    // Data on a SYN (TCP Fast Open) starts one past the SYN's sequence number.
+    let data_seq = if tcp.has(TcpMeta::SYN) { tcp.seq.wrapping_add(1) } else { tcp.seq };
+    if insp.state == State::Scan {
+        if !from_client {
+            return Fed::Nothing;
+        }
+        insp.scanned += 1;
+        if tls::starts_like_hello(payload) {
+            insp.state = State::Tls;
+        } else if http::starts_like_request(payload) {
+            insp.state = State::Http;
+        } else if insp.scanned >= SCAN_SEGMENTS {
+            return Fed::GiveUp;
+        } else {
+            return Fed::Nothing;
+        }
+        insp.client.restart_at(data_seq);
+    }
+    let stream = if from_client { &mut insp.client } else { insp.server.as_mut().unwrap_or(&mut insp.client) };
+    if stream.push(data_seq, payload) {
+        Fed::NewBytes
+    } else if stream.overflowed() {
+        Fed::GiveUp
+    } else {
+        Fed::Nothing
+    }
+}
+
+/// Runs the state machine over whatever in-order bytes are buffered; true once the flow needs no
+/// more inspection.
+fn advance(
+    insp: &mut Inspector,
+    app: &mut AppInfo,
+    from_client: bool,
+    on_dns: &mut dyn FnMut(&Message, AppProtocol),
+) -> bool {
+    loop {
+        match insp.state {
+            State::Detect => {
+                let d = insp.client.data();
+                if d.is_empty() {
+                    return false;
+                }
+                if tls::starts_like_hello(d) || (d.len() < 6 && d[0] == 22) {
+                    insp.state = State::Tls;
+                } else if http::starts_like_request(d) || (d.len() < 8 && http::request(d) == http::Progress::NeedMore) {
+                    insp.state = State::Http;
+                } else if d.starts_with(&POSTGRES_SSL_REQUEST) {
+                    insp.client.consume(POSTGRES_SSL_REQUEST.len());
+                } else if d.starts_with(b"SSH-") {
+                    app.protocol.get_or_insert(AppProtocol::Ssh);
+                    return true;
+                } else if d.len() < 8 && (POSTGRES_SSL_REQUEST.starts_with(d) || b"SSH-".starts_with(&d[..d.len().min(4)])) {
+                    return false;
+                } else {
+                    insp.state = State::Scan;
+                    insp.client.consume(d.len());
+                }
+            }
+            State::Tls => match tls::client_hello(insp.client.data()) {
+                tls::Progress::NeedMore => return false,
+                tls::Progress::NotAHello => {
+                    insp.state = State::Scan;
+                    let n = insp.client.data().len();
+                    insp.client.consume(n);
+                }
+                tls::Progress::Hello(hello) => {
+                    app.protocol = Some(AppProtocol::Tls);
+                    app.hello.get_or_insert(hello);
+                    return true;
+                }
+            },
+            State::Http => match http::request(insp.client.data()) {
+                http::Progress::NeedMore => return false,
+                http::Progress::NotHttp => {
+                    insp.state = State::Scan;
+                    let n = insp.client.data().len();
+                    insp.client.consume(n);
+                }
+                http::Progress::Request(req, head_len) => {
+                    app.protocol.get_or_insert(AppProtocol::Http);
+                    insp.client.consume(head_len);
+                    let is_connect = req.method == "CONNECT";
+                    if is_connect && app.connect_target.is_none() {
+                        app.connect_target = req.host.clone();
+                    }
+                    if req.body_unknown {
+                        insp.state = State::Scan;
+                        let n = insp.client.data().len();
+                        insp.client.consume(n);
+                    } else if is_connect {
+                        // The tunnel's own bytes follow (a ClientHello for the target, usually).
+                        insp.state = State::Detect;
+                    } else {
+                        insp.client.consume(req.body_len);
+                    }
+                    if app.requests.len() < MAX_REQUESTS_PER_FLOW {
+                        app.requests.push(req);
+                    } else {
+                        app.requests_dropped += 1;
+                    }
+                }
+            },
+            State::DnsTcp => {
+                let stream = if from_client { &mut insp.client } else { insp.server.as_mut().unwrap_or(&mut insp.client) };
+                loop {
+                    let d = stream.data();
+                    if d.len() < 2 {
+                        return false;
+                    }
+                    let len = usize::from(u16::from_be_bytes([d[0], d[1]]));
+                    let Some(body) = d.get(2..2 + len) else { return false };
+                    if let Some(m) = dns::parse(body) {
+                        app.protocol = Some(AppProtocol::Dns);
+                        on_dns(&m, AppProtocol::Dns);
+                    }
+                    stream.consume(2 + len);
+                }
+            }
+            State::Scan => return false,
+        }
+    }
+}
+
+/// DNS protocol a UDP port pair speaks by assignment.
+fn dns_by_port(a: u16, b: u16) -> Option<AppProtocol> {
+    for p in [a, b] {
+        match p {
+            53 => return Some(AppProtocol::Dns),
+            5353 => return Some(AppProtocol::Mdns),
+            5355 => return Some(AppProtocol::Llmnr),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Looks at a UDP datagram: DNS (by port, or by shape on the first packets of a flow).
+pub(crate) fn udp_datagram(flow: &mut Flow, payload: &[u8], on_dns: &mut dyn FnMut(&Message, AppProtocol)) {
+    let protocol = match flow.app.protocol {
+        Some(p @ (AppProtocol::Dns | AppProtocol::Mdns | AppProtocol::Llmnr)) => Some(p),
+        Some(_) => None,
+        None => dns_by_port(flow.client.port(), flow.server.port())
+            .or_else(|| (flow.total_packets() <= 4 && dns::looks_like_dns(payload)).then_some(AppProtocol::Dns)),
+    };
+    let Some(protocol) = protocol else { return };
+    if let Some(m) = dns::parse(payload) {
+        flow.app.protocol = Some(protocol);
+        on_dns(&m, protocol);
+    }
+}

@@ -1,0 +1,132 @@
+//! Flows: the flow table, per-flow inspection, and what DNS taught us about addresses.
+//!
+//! Owns all state between packets; everything here is bounded (flows expire, buffers are capped, the
+//! DNS maps have ceilings) so memory stays flat however long the capture is.
+
+pub mod dns_log;
+pub mod dns_names;
+pub(crate) mod inspect;
+pub mod stream;
+pub mod table;
+
+use crate::dissect::{http, tls};
+use crate::source::Nanos;
+use serde::Serialize;
+use std::net::SocketAddr;
+
+/// HTTP requests remembered per flow; a keep-alive connection can carry thousands.
+pub const MAX_REQUESTS_PER_FLOW: usize = 32;
+
+/// Application protocol recognized on a flow (by content, not port).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AppProtocol {
+    Tls,
+    Http,
+    Dns,
+    Mdns,
+    Llmnr,
+    Ssh,
+}
+
+/// What the dissectors learned about a flow.
+#[derive(Debug, Clone, Default)]
+pub struct AppInfo {
+    pub protocol: Option<AppProtocol>,
+    pub hello: Option<tls::ClientHello>,
+    pub requests: Vec<http::Request>,
+    /// Requests seen beyond [`MAX_REQUESTS_PER_FLOW`].
+    pub requests_dropped: u64,
+    /// Target of the first HTTP CONNECT: this flow is a tunnel through a proxy.
+    pub connect_target: Option<String>,
+}
+
+/// One transport conversation (5-tuple), oriented client → server.
+#[derive(Debug)]
+pub struct Flow {
+    /// Stable within one analysis: flows are numbered in the order they were first seen.
+    pub id: u64,
+    /// IP protocol number.
+    pub proto: u8,
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    pub first_seen: Nanos,
+    pub last_seen: Nanos,
+    /// Frame number of the flow's first packet in the source.
+    pub first_frame: u64,
+    /// Index 0: client → server; 1: server → client.
+    pub packets: [u64; 2],
+    /// IP-layer bytes as the headers declare them.
+    pub bytes: [u64; 2],
+    pub app: AppInfo,
+    /// Names that DNS answers seen earlier gave the server's address (most recent first).
+    pub dns_names: Vec<String>,
+    pub(crate) inspect: Option<Box<inspect::Inspector>>,
+    pub(crate) fin: [bool; 2],
+    pub(crate) reset: bool,
+}
+
+/// How a flow got its name, best evidence first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HostSource {
+    Connect,
+    Sni,
+    Http,
+    Dns,
+    None,
+}
+
+impl Flow {
+    /// The flow's name and the evidence for it: a CONNECT target names the tunnel, then the TLS SNI,
+    /// then the HTTP Host, then DNS. Lowercased, without port or trailing dot.
+    pub fn host(&self) -> (Option<String>, HostSource) {
+        if let Some(t) = &self.app.connect_target {
+            return (Some(normalize_host(t)), HostSource::Connect);
+        }
+        if let Some(sni) = self.app.hello.as_ref().and_then(|h| h.sni.as_ref()).filter(|s| !s.is_empty()) {
+            return (Some(normalize_host(sni)), HostSource::Sni);
+        }
+        if let Some(h) = self.app.requests.iter().find_map(|r| r.host.as_ref()).filter(|h| !h.is_empty()) {
+            return (Some(normalize_host(h)), HostSource::Http);
+        }
+        if let Some(n) = self.dns_names.first() {
+            return (Some(n.clone()), HostSource::Dns);
+        }
+        (None, HostSource::None)
+    }
+
+    pub fn total_bytes(&self) -> u64 {
+        self.bytes[0] + self.bytes[1]
+    }
+
+    pub fn total_packets(&self) -> u64 {
+        self.packets[0] + self.packets[1]
+    }
+}
+
+/// Lowercases a host and removes a `:port`, IPv6 brackets and a trailing dot.
+pub fn normalize_host(raw: &str) -> String {
+    let h = raw.trim();
+    let h = if let Some(rest) = h.strip_prefix('[') {
+        rest.split(']').next().unwrap_or(rest)
+    } else if h.matches(':').count() == 1 {
+        h.split(':').next().unwrap_or(h)
+    } else {
+        h
+    };
+    h.trim_end_matches('.').to_ascii_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_host;
+
+    #[test]
+    fn host_normalization() {
+        assert_eq!(normalize_host("API.OpenAI.com:443"), "api.openai.com");
+        assert_eq!(normalize_host("[::1]:11434"), "::1");
+        assert_eq!(normalize_host("fe80::1"), "fe80::1");
+        assert_eq!(normalize_host("example.com."), "example.com");
+    }
+}

@@ -1,0 +1,138 @@
+//! The flow table: packets → flows keyed by 5-tuple, oriented client → server, expired on time.
+
+use super::dns_names::DnsNames;
+use super::inspect::Inspector;
+use super::{AppInfo, Flow};
+use crate::decode::{Packet, TcpMeta};
+use crate::source::Nanos;
+use rustc_hash::FxHashMap;
+use std::net::{IpAddr, SocketAddr};
+
+const SECOND: Nanos = 1_000_000_000;
+/// Zeek's defaults: 5 min for idle TCP, 1 min for UDP and others.
+const TCP_IDLE: Nanos = 300 * SECOND;
+const UDP_IDLE: Nanos = 60 * SECOND;
+/// A closed TCP connection lingers briefly so trailing ACKs and retransmitted FINs join it instead of
+/// starting a new flow.
+const CLOSED_LINGER: Nanos = 10 * SECOND;
+const SWEEP_EVERY: Nanos = 10 * SECOND;
+/// Active flows held at once; past this the least recently seen are ended early.
+const MAX_ACTIVE: usize = 1 << 19;
+
+#[derive(Hash, PartialEq, Eq, Clone, Copy, Debug)]
+struct Key {
+    lo: (IpAddr, u16),
+    hi: (IpAddr, u16),
+    proto: u8,
+}
+
+impl Key {
+    fn of(p: &Packet<'_>) -> Key {
+        let a = (p.src, p.src_port);
+        let b = (p.dst, p.dst_port);
+        if a <= b { Key { lo: a, hi: b, proto: p.proto } } else { Key { lo: b, hi: a, proto: p.proto } }
+    }
+}
+
+#[derive(Default)]
+pub struct FlowTable {
+    flows: FxHashMap<Key, Flow>,
+    next_id: u64,
+    next_sweep: Option<Nanos>,
+    /// Flows ended before their time because the table was full.
+    pub ended_early: u64,
+}
+
+impl FlowTable {
+    /// Finds the packet's flow, creating it if new; returns it and whether the packet came from the
+    /// client.
+    pub fn flow_for(&mut self, p: &Packet<'_>, ts: Nanos, frame: u64, names: &DnsNames) -> (&mut Flow, bool) {
+        let key = Key::of(p);
+        let next_id = &mut self.next_id;
+        let flow = self.flows.entry(key).or_insert_with(|| {
+            *next_id += 1;
+            new_flow(*next_id, p, ts, frame, names)
+        });
+        let from_client = flow.client.ip() == p.src && flow.client.port() == p.src_port;
+        (flow, from_client)
+    }
+
+    /// Ends flows that are over by `now` (capture time) and hands them to `emit`.
+    pub fn expire(&mut self, now: Nanos, emit: &mut dyn FnMut(Flow)) {
+        let due = self.next_sweep.is_none_or(|t| now >= t);
+        if !due && self.flows.len() < MAX_ACTIVE {
+            return;
+        }
+        self.next_sweep = Some(now + SWEEP_EVERY);
+        let ended: Vec<Key> = self.flows.iter().filter(|(_, f)| is_over(f, now)).map(|(k, _)| *k).collect();
+        self.emit_keys(ended, emit);
+        if self.flows.len() >= MAX_ACTIVE {
+            let mut by_age: Vec<(Nanos, Key)> = self.flows.iter().map(|(k, f)| (f.last_seen, *k)).collect();
+            by_age.sort_unstable_by_key(|(t, _)| *t);
+            let excess: Vec<Key> = by_age.into_iter().take(MAX_ACTIVE / 4).map(|(_, k)| k).collect();
+            self.ended_early += excess.len() as u64;
+            self.emit_keys(excess, emit);
+        }
+    }
+
+    fn emit_keys(&mut self, mut keys: Vec<Key>, emit: &mut dyn FnMut(Flow)) {
+        let mut ended: Vec<Flow> = keys.drain(..).filter_map(|k| self.flows.remove(&k)).collect();
+        ended.sort_unstable_by_key(|f| f.id);
+        for mut f in ended {
+            f.inspect = None;
+            emit(f);
+        }
+    }
+
+    /// Ends every remaining flow (end of input), in the order they began.
+    pub fn drain(&mut self, emit: &mut dyn FnMut(Flow)) {
+        let keys: Vec<Key> = self.flows.keys().copied().collect();
+        self.emit_keys(keys, emit);
+    }
+
+    pub fn active(&self) -> usize {
+        self.flows.len()
+    }
+}
+
+fn is_over(f: &Flow, now: Nanos) -> bool {
+    let idle = now.saturating_sub(f.last_seen);
+    if f.proto == 6 {
+        if f.reset || (f.fin[0] && f.fin[1]) { idle > CLOSED_LINGER } else { idle > TCP_IDLE }
+    } else {
+        idle > UDP_IDLE
+    }
+}
+
+/// Ports on which the listener usually sits, to orient flows first seen mid-connection.
+fn is_service_port(port: u16) -> bool {
+    port < 1024 || matches!(port, 1080 | 1433 | 3128 | 3306 | 4433 | 5353 | 5355 | 5432 | 6379 | 8000 | 8008 | 8080 | 8443 | 8888 | 11434)
+}
+
+fn new_flow(id: u64, p: &Packet<'_>, ts: Nanos, frame: u64, names: &DnsNames) -> Flow {
+    let sender_is_client = match p.tcp {
+        Some(t) if t.has(TcpMeta::SYN) => !t.has(TcpMeta::ACK),
+        _ => !(is_service_port(p.src_port) && !is_service_port(p.dst_port)),
+    };
+    let (client, server) = if sender_is_client {
+        (SocketAddr::new(p.src, p.src_port), SocketAddr::new(p.dst, p.dst_port))
+    } else {
+        (SocketAddr::new(p.dst, p.dst_port), SocketAddr::new(p.src, p.src_port))
+    };
+    Flow {
+        id,
+        proto: p.proto,
+        client,
+        server,
+        first_seen: ts,
+        last_seen: ts,
+        first_frame: frame,
+        packets: [0; 2],
+        bytes: [0; 2],
+        app: AppInfo::default(),
+        dns_names: names.names_at(server.ip(), ts),
+        inspect: (p.proto == 6).then(|| Inspector::for_tcp(client.port(), server.port())),
+        fin: [false; 2],
+        reset: false,
+    }
+}

@@ -1,0 +1,276 @@
+//! Reads pcap and pcapng files (format detected by magic number, never by file name).
+//!
+//! pcap-parser is used rather than libpcap: it measured ~1.6× faster read-only here, and it lets a
+//! damaged file report the byte offset where reading stopped while keeping every frame read before.
+
+use super::{Frame, Nanos};
+use pcap_parser::pcapng::Block;
+use pcap_parser::traits::PcapReaderIterator;
+use pcap_parser::{LegacyPcapReader, PcapBlockOwned, PcapError, PcapNGReader};
+use std::fmt;
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+/// Big enough for the largest record seen in practice (loopback frames reach 65,549 bytes) many times
+/// over, so a refill happens rarely.
+const BUFFER_BYTES: usize = 4 << 20;
+
+/// Why reading a capture file stopped before its end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadError {
+    /// Byte offset in the file where the unreadable record starts.
+    pub offset: u64,
+    pub reason: String,
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "at byte offset {}: {}", self.offset, self.reason)
+    }
+}
+
+impl std::error::Error for ReadError {}
+
+/// What a file turned out to be, for the report's `source` section.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileInfo {
+    pub format: &'static str,
+    pub linktypes: Vec<u32>,
+    pub frames: u64,
+    pub bytes: u64,
+}
+
+/// Opens `path` and calls `on_frame` for every packet record in file order.
+///
+/// Returns what was read; on a damaged or truncated file the frames before the damage have already been
+/// delivered and the error names the offset where reading stopped.
+pub fn read_frames(
+    path: &Path,
+    on_frame: &mut dyn FnMut(&Frame<'_>),
+) -> Result<FileInfo, (FileInfo, ReadError)> {
+    let fail = |offset, reason: String| (FileInfo::default(), ReadError { offset, reason });
+    let mut file = File::open(path).map_err(|e| fail(0, format!("cannot open: {e}")))?;
+    let mut magic = [0u8; 4];
+    let n = read_up_to(&mut file, &mut magic).map_err(|e| fail(0, format!("cannot read: {e}")))?;
+    if n < 4 {
+        return Err(fail(0, "file is too short to be a pcap or pcapng capture".into()));
+    }
+    let file = MagicPrefixed { prefix: magic, pos: 0, inner: file };
+    match u32::from_le_bytes(magic) {
+        0xa1b2_c3d4 | 0xd4c3_b2a1 | 0xa1b2_3c4d | 0x4d3c_b2a1 => {
+            let reader = LegacyPcapReader::new(BUFFER_BYTES, file)
+                .map_err(|e| fail(0, format!("bad pcap header: {}", describe(&e))))?;
+            read_legacy(reader, on_frame)
+        }
+        0x0a0d_0d0a => {
+            let reader = PcapNGReader::new(BUFFER_BYTES, file)
+                .map_err(|e| fail(0, format!("bad pcapng section header: {}", describe(&e))))?;
+            read_ng(reader, on_frame)
+        }
+        other => Err(fail(
+            0,
+            format!("not a pcap or pcapng file (magic number 0x{other:08x})"),
+        )),
+    }
+}
+
+fn read_up_to(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
+
+/// Replays the magic bytes already read for format detection, then the rest of the file.
+struct MagicPrefixed {
+    prefix: [u8; 4],
+    pos: usize,
+    inner: File,
+}
+
+impl Read for MagicPrefixed {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos < self.prefix.len() {
+            let n = (self.prefix.len() - self.pos).min(buf.len());
+            buf[..n].copy_from_slice(&self.prefix[self.pos..self.pos + n]);
+            self.pos += n;
+            return Ok(n);
+        }
+        self.inner.read(buf)
+    }
+}
+
+fn describe<I>(e: &PcapError<I>) -> String {
+    match e {
+        PcapError::Eof => "end of file".into(),
+        PcapError::BufferTooSmall => "record larger than the read buffer".into(),
+        PcapError::UnexpectedEof | PcapError::Incomplete(_) => "file ends inside a record (truncated)".into(),
+        PcapError::ReadError => "I/O error while reading".into(),
+        PcapError::HeaderNotRecognized => "header not recognized".into(),
+        PcapError::NomError(_, kind) | PcapError::OwnedNomError(_, kind) => {
+            format!("malformed record ({kind:?})")
+        }
+    }
+}
+
+fn read_legacy<R: Read>(
+    mut reader: LegacyPcapReader<R>,
+    on_frame: &mut dyn FnMut(&Frame<'_>),
+) -> Result<FileInfo, (FileInfo, ReadError)> {
+    let mut info = FileInfo { format: "pcap", ..FileInfo::default() };
+    let mut linktype = 0u32;
+    let mut nanos_per_tick: i64 = 1_000;
+    loop {
+        let offset = reader.consumed() as u64;
+        match reader.next() {
+            Ok((len, block)) => {
+                match block {
+                    PcapBlockOwned::LegacyHeader(h) => {
+                        // The upper bits of the link-type field carry FCS information (pcap spec §4).
+                        linktype = h.network.0 as u32 & 0x0fff_ffff;
+                        info.linktypes.push(linktype);
+                        if h.is_nanosecond_precision() {
+                            info.format = "pcap-nsec";
+                            nanos_per_tick = 1;
+                        }
+                    }
+                    PcapBlockOwned::Legacy(b) => {
+                        info.frames += 1;
+                        info.bytes += b.data.len() as u64;
+                        let ts = i64::from(b.ts_sec) * 1_000_000_000 + i64::from(b.ts_usec) * nanos_per_tick;
+                        on_frame(&Frame {
+                            number: info.frames,
+                            ts,
+                            linktype,
+                            data: b.data,
+                            orig_len: b.origlen,
+                        });
+                    }
+                    PcapBlockOwned::NG(_) => {}
+                }
+                reader.consume(len);
+            }
+            Err(PcapError::Eof) => return Ok(info),
+            Err(PcapError::Incomplete(_)) => {
+                if let Err(e) = reader.refill() {
+                    let reason = describe(&e);
+                    return Err((info, ReadError { offset, reason }));
+                }
+            }
+            Err(e) => {
+                let reason = describe(&e);
+                return Err((info, ReadError { offset, reason }));
+            }
+        }
+    }
+}
+
+/// Per-interface facts a pcapng file declares in its Interface Description Blocks.
+#[derive(Clone, Copy)]
+struct Interface {
+    linktype: u32,
+    ticks_per_second: u64,
+    offset_seconds: i64,
+}
+
+fn read_ng<R: Read>(
+    mut reader: PcapNGReader<R>,
+    on_frame: &mut dyn FnMut(&Frame<'_>),
+) -> Result<FileInfo, (FileInfo, ReadError)> {
+    let mut info = FileInfo { format: "pcapng", ..FileInfo::default() };
+    // Interface ids restart in every section (pcapng §4.1).
+    let mut interfaces: Vec<Interface> = Vec::new();
+    loop {
+        let offset = reader.consumed() as u64;
+        match reader.next() {
+            Ok((len, block)) => {
+                if let PcapBlockOwned::NG(block) = block {
+                    match block {
+                        Block::SectionHeader(_) => interfaces.clear(),
+                        Block::InterfaceDescription(idb) => {
+                            let linktype = idb.linktype.0 as u32;
+                            if !info.linktypes.contains(&linktype) {
+                                info.linktypes.push(linktype);
+                            }
+                            interfaces.push(Interface {
+                                linktype,
+                                ticks_per_second: idb.ts_resolution().unwrap_or(1_000_000).max(1),
+                                offset_seconds: idb.if_tsoffset,
+                            });
+                        }
+                        Block::EnhancedPacket(epb) => {
+                            let iface = interfaces.get(epb.if_id as usize).copied();
+                            let ticks = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
+                            let caplen = (epb.caplen as usize).min(epb.data.len());
+                            deliver_ng(&mut info, on_frame, iface, ticks, &epb.data[..caplen], epb.origlen);
+                        }
+                        Block::SimplePacket(spb) => {
+                            // A Simple Packet Block has no timestamp and belongs to interface 0.
+                            let iface = interfaces.first().copied();
+                            let caplen = (spb.origlen as usize).min(spb.data.len());
+                            deliver_ng(&mut info, on_frame, iface, 0, &spb.data[..caplen], spb.origlen);
+                        }
+                        _ => {}
+                    }
+                }
+                reader.consume(len);
+            }
+            Err(PcapError::Eof) => return Ok(info),
+            Err(PcapError::Incomplete(_)) => {
+                if let Err(e) = reader.refill() {
+                    let reason = describe(&e);
+                    return Err((info, ReadError { offset, reason }));
+                }
+            }
+            Err(e) => {
+                let reason = describe(&e);
+                return Err((info, ReadError { offset, reason }));
+            }
+        }
+    }
+}
+
+fn deliver_ng(
+    info: &mut FileInfo,
+    on_frame: &mut dyn FnMut(&Frame<'_>),
+    iface: Option<Interface>,
+    ticks: u64,
+    data: &[u8],
+    orig_len: u32,
+) {
+    info.frames += 1;
+    info.bytes += data.len() as u64;
+    // A packet for an interface that was never described cannot be decoded; it still counts as read.
+    let Some(iface) = iface else { return };
+    on_frame(&Frame {
+        number: info.frames,
+        ts: ticks_to_nanos(ticks, iface.ticks_per_second, iface.offset_seconds),
+        linktype: iface.linktype,
+        data,
+        orig_len,
+    });
+}
+
+fn ticks_to_nanos(ticks: u64, ticks_per_second: u64, offset_seconds: i64) -> Nanos {
+    let secs = ticks / ticks_per_second;
+    let rem = ticks % ticks_per_second;
+    let frac = (u128::from(rem) * 1_000_000_000 / u128::from(ticks_per_second)) as i64;
+    (secs as i64).saturating_add(offset_seconds).saturating_mul(1_000_000_000).saturating_add(frac)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pcapng_ticks_convert_for_common_resolutions() {
+        assert_eq!(ticks_to_nanos(1_500_000, 1_000_000, 0), 1_500_000_000);
+        assert_eq!(ticks_to_nanos(1_500_000_000, 1_000_000_000, 0), 1_500_000_000);
+        assert_eq!(ticks_to_nanos(3, 2, 10), 11_500_000_000);
+    }
+}
