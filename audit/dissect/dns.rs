@@ -98,7 +98,16 @@ pub fn parse(msg: &[u8]) -> Option<Message> {
     let ancount = usize::from(u16::from_be_bytes([h[6], h[7]]));
     let mut at = HEADER_LEN;
     for _ in 0..qdcount.min(MAX_RECORDS) {
-        let Some((name, next)) = read_name(msg, at) else { return finish(m) };
+        let Some((name, next)) = read_name(msg, at) else {
+            // An over-long name that is still well formed: skip it, keep reading the others.
+            match name_end(msg, at) {
+                Some(end) if msg.len() >= end + 4 => {
+                    at = end + 4;
+                    continue;
+                }
+                _ => return finish(m),
+            }
+        };
         let Some(fixed) = msg.get(next..next + 4) else {
             // A name without its type: keep the name (tshark does too).
             m.questions.push(Question { name, qtype: 0 });
@@ -110,7 +119,9 @@ pub fn parse(msg: &[u8]) -> Option<Message> {
     for _ in 0..ancount.min(MAX_RECORDS) {
         match read_record(msg, at) {
             Some((answer, next)) => {
-                m.answers.push(answer);
+                if !answer.name.is_empty() {
+                    m.answers.push(answer);
+                }
                 at = next;
             }
             None => return finish(m),
@@ -129,7 +140,11 @@ fn finish(m: Message) -> Option<Message> {
 }
 
 fn read_record(msg: &[u8], at: usize) -> Option<(Answer, usize)> {
-    let (name, next) = read_name(msg, at)?;
+    let (name, next) = match read_name(msg, at) {
+        Some(found) => found,
+        // Unreadable owner names (over 255 bytes) are reported empty; the record is still walked.
+        None => (String::new(), name_end(msg, at)?),
+    };
     let f = msg.get(next..next + 10)?;
     let rtype = u16::from_be_bytes([f[0], f[1]]);
     let ttl = u32::from_be_bytes([f[4], f[5], f[6], f[7]]);
@@ -153,6 +168,20 @@ fn read_record(msg: &[u8], at: usize) -> Option<(Answer, usize)> {
         _ => RData::Other,
     };
     Some((Answer { name, rtype, ttl, data }, start + rdlen))
+}
+
+/// Offset just past the in-place part of the name at `at`, ignoring the 255-byte limit, so that a
+/// record with an invalid name can be stepped over.
+fn name_end(msg: &[u8], mut at: usize) -> Option<usize> {
+    loop {
+        let len = *msg.get(at)?;
+        match len & 0xc0 {
+            0x00 if len == 0 => return Some(at + 1),
+            0x00 => at += 1 + usize::from(len),
+            0xc0 => return msg.get(at + 1).map(|_| at + 2),
+            _ => return None,
+        }
+    }
 }
 
 /// Reads a possibly compressed name at `at`; returns it (lowercased, RFC 1035 master-file escapes

@@ -219,13 +219,21 @@ fn dns_by_port(a: u16, b: u16) -> Option<AppProtocol> {
     None
 }
 
+/// NetBIOS Name Service (UDP 137) uses DNS's wire format for encoded NetBIOS names; it is a
+/// different protocol, and tshark does not count it as DNS either.
+fn speaks_dns_lookalike(flow: &Flow) -> bool {
+    flow.client.port() == 137 || flow.server.port() == 137
+}
+
 /// Looks at a UDP datagram: DNS (by port, or by shape on the first packets of a flow).
 pub(crate) fn udp_datagram(flow: &mut Flow, payload: &[u8], on_dns: &mut dyn FnMut(&Message, AppProtocol)) {
     let protocol = match flow.app.protocol {
         Some(p @ (AppProtocol::Dns | AppProtocol::Mdns | AppProtocol::Llmnr)) => Some(p),
         Some(_) => None,
-        None => dns_by_port(flow.client.port(), flow.server.port())
-            .or_else(|| (flow.total_packets() <= 4 && dns::looks_like_dns(payload)).then_some(AppProtocol::Dns)),
+        None => dns_by_port(flow.client.port(), flow.server.port()).or_else(|| {
+            let shaped = flow.total_packets() <= 4 && !speaks_dns_lookalike(flow) && dns::looks_like_dns(payload);
+            shaped.then_some(AppProtocol::Dns)
+        }),
     };
     let Some(protocol) = protocol else { return };
     if let Some(m) = dns::parse(payload) {

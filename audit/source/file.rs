@@ -9,7 +9,7 @@ use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{LegacyPcapReader, PcapBlockOwned, PcapError, PcapNGReader};
 use std::fmt;
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 /// Big enough for the largest record seen in practice (loopback frames reach 65,549 bytes) many times
@@ -56,7 +56,7 @@ pub fn read_frames(
     if n < 4 {
         return Err(fail(0, "file is too short to be a pcap or pcapng capture".into()));
     }
-    let file = MagicPrefixed { prefix: magic, pos: 0, inner: file };
+    file.seek(SeekFrom::Start(0)).map_err(|e| fail(0, format!("cannot read: {e}")))?;
     match u32::from_le_bytes(magic) {
         0xa1b2_c3d4 | 0xd4c3_b2a1 | 0xa1b2_3c4d | 0x4d3c_b2a1 => {
             let reader = LegacyPcapReader::new(BUFFER_BYTES, file)
@@ -84,25 +84,6 @@ fn read_up_to(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
         }
     }
     Ok(filled)
-}
-
-/// Replays the magic bytes already read for format detection, then the rest of the file.
-struct MagicPrefixed {
-    prefix: [u8; 4],
-    pos: usize,
-    inner: File,
-}
-
-impl Read for MagicPrefixed {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if self.pos < self.prefix.len() {
-            let n = (self.prefix.len() - self.pos).min(buf.len());
-            buf[..n].copy_from_slice(&self.prefix[self.pos..self.pos + n]);
-            self.pos += n;
-            return Ok(n);
-        }
-        self.inner.read(buf)
-    }
 }
 
 fn describe<I>(e: &PcapError<I>) -> String {
