@@ -109,7 +109,7 @@ mod tests {
     fn out_of_order_and_retransmitted_segments() {
         let mut s = Stream::new(1024);
         s.syn(99);
-        assert!(!s.push(106, b"world"));
+        assert!(!s.push(107, b"world"));
         assert!(s.push(100, b"hello, "));
         assert_eq!(s.data(), b"hello, world");
         assert!(!s.push(100, b"hello, "));
