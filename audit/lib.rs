@@ -6,8 +6,11 @@
 //! [`catalog`] + [`policy`] → [`classify`] (pure verdicts) → [`report`] (renderers that never decide).
 
 pub mod analyzer;
+pub mod catalog;
+pub mod classify;
 pub mod decode;
 pub mod dissect;
 pub mod flows;
+pub mod policy;
 pub mod source;
 pub mod text;
