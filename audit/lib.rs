@@ -12,5 +12,7 @@ pub mod decode;
 pub mod dissect;
 pub mod flows;
 pub mod policy;
+pub mod replay;
+pub mod report;
 pub mod source;
 pub mod text;

@@ -13,11 +13,17 @@ pub fn printable(bytes: &[u8]) -> String {
 }
 
 /// Escapes control and non-ASCII characters of a string that may already hold packet text.
+/// Backslashes are kept, so text escaped once (`\\x1b`, DNS `\\027`) is not escaped twice.
 pub fn printable_str(s: &str) -> String {
-    if s.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'\\') {
-        return s.to_string();
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b == b'\\' {
+            out.push('\\');
+        } else {
+            push_printable(&mut out, b);
+        }
     }
-    printable(s.as_bytes())
+    out
 }
 
 fn push_printable(out: &mut String, b: u8) {
@@ -37,5 +43,6 @@ mod tests {
         assert_eq!(printable(b"a\x1b[31mb"), "a\\x1b[31mb");
         assert_eq!(printable_str("ok.example"), "ok.example");
         assert_eq!(printable_str("é"), "\\xc3\\xa9");
+        assert_eq!(printable_str("a\\027b"), "a\\027b");
     }
 }

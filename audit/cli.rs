@@ -1,0 +1,190 @@
+//! Command-line interface: turns arguments into library configuration and an exit code
+//! (0 clean, 1 policy violations, 2 usage or input error).
+
+use clap::{Args, Parser, Subcommand};
+use egress_audit::catalog::{Catalog, Class};
+use egress_audit::classify::{Subject, judge};
+use egress_audit::flows::normalize_host;
+use egress_audit::policy::Policy;
+use egress_audit::replay::{self, ReplayConfig};
+use egress_audit::report::render::{self, Format};
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+
+const EXIT_USAGE: i32 = 2;
+
+#[derive(Parser)]
+#[command(name = "egress-audit", version, about = "Prove what an AI coding agent really sends over the network")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Replay saved captures (pcap or pcapng): name, classify and judge every flow and DNS question.
+    Replay(ReplayArgs),
+    /// Look up, list or check the domain catalog.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+    /// List the shipped policy profiles.
+    Profiles,
+}
+
+#[derive(Args)]
+struct PolicyArgs {
+    /// Policy file (TOML, same format as the shipped profiles).
+    #[arg(long, value_name = "FILE", conflicts_with = "profile")]
+    policy: Option<PathBuf>,
+    /// Shipped profile: default, claude-code, codex, copilot, cursor, gemini, opencode, continue, local-only.
+    #[arg(long, value_name = "NAME")]
+    profile: Option<String>,
+    /// Extra catalog file(s) in the catalog format; entries with the same host and path replace shipped ones.
+    #[arg(long = "catalog", value_name = "FILE")]
+    catalogs: Vec<PathBuf>,
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    /// Capture files, each replayed as its own session.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+    #[command(flatten)]
+    policy: PolicyArgs,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Write the report here instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum CatalogCommand {
+    /// Why a host (and optional path) is classified as it is, and its verdict under the policy.
+    Lookup {
+        host: String,
+        path: Option<String>,
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
+    /// List catalog entries.
+    List {
+        #[arg(long)]
+        class: Option<String>,
+        #[arg(long)]
+        tool: Option<String>,
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
+}
+
+/// A failure to report on one line, with exit code 2.
+struct Fatal(String);
+
+impl From<io::Error> for Fatal {
+    fn from(e: io::Error) -> Self {
+        Fatal(format!("cannot write the report: {e}"))
+    }
+}
+
+pub fn run() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { EXIT_USAGE } else { 0 };
+        }
+    };
+    let result = match cli.command {
+        Command::Replay(args) => replay_command(args),
+        Command::Catalog(CatalogCommand::Lookup { host, path, policy }) => lookup_command(&host, path.as_deref(), &policy),
+        Command::Catalog(CatalogCommand::List { class, tool, policy }) => list_command(class, tool, &policy),
+        Command::Profiles => profiles_command(),
+    };
+    match result {
+        Ok(code) => code,
+        Err(Fatal(message)) => {
+            eprintln!("egress-audit: error: {message}");
+            EXIT_USAGE
+        }
+    }
+}
+
+fn load(args: &PolicyArgs) -> Result<(Catalog, Policy), Fatal> {
+    let mut catalog = Catalog::builtin().map_err(|e| Fatal(format!("shipped catalog is broken: {e}")))?;
+    for path in &args.catalogs {
+        let text = std::fs::read_to_string(path).map_err(|e| Fatal(format!("cannot read catalog {}: {e}", path.display())))?;
+        catalog.add_toml(&text, &path.display().to_string()).map_err(|e| Fatal(e.to_string()))?;
+    }
+    let policy = match (&args.policy, &args.profile) {
+        (Some(path), _) => {
+            let text = std::fs::read_to_string(path).map_err(|e| Fatal(format!("cannot read policy {}: {e}", path.display())))?;
+            Policy::from_toml(&text, &path.display().to_string()).map_err(Fatal)?
+        }
+        (None, Some(name)) => Policy::profile(name).map_err(Fatal)?,
+        (None, None) => Policy::profile("default").map_err(Fatal)?,
+    };
+    Ok((catalog, policy))
+}
+
+fn output(path: &Option<PathBuf>) -> Result<Box<dyn Write>, Fatal> {
+    Ok(match path {
+        Some(p) => Box::new(BufWriter::new(File::create(p).map_err(|e| Fatal(format!("cannot create {}: {e}", p.display())))?)),
+        None => Box::new(BufWriter::new(io::stdout().lock())),
+    })
+}
+
+fn replay_command(args: ReplayArgs) -> Result<i32, Fatal> {
+    let (catalog, policy) = load(&args.policy)?;
+    let mut renderer = render::renderer(args.format, output(&args.output)?);
+    let config = ReplayConfig { files: args.files, catalog, policy };
+    let report = replay::run(&config, renderer.as_mut())?;
+    drop(renderer);
+    for e in &report.errors {
+        eprintln!("egress-audit: error: {e}");
+    }
+    Ok(report.summary.exit_code)
+}
+
+fn lookup_command(host: &str, path: Option<&str>, args: &PolicyArgs) -> Result<i32, Fatal> {
+    let (catalog, policy) = load(args)?;
+    let host = normalize_host(host);
+    let j = judge(Subject { host: Some(&host), path, server: None }, &catalog, &policy);
+    let mut out = io::stdout().lock();
+    writeln!(out, "host:    {host}{}", path.unwrap_or(""))?;
+    writeln!(out, "class:   {}", j.class)?;
+    writeln!(out, "tool:    {}", j.tool.as_deref().unwrap_or("-"))?;
+    match catalog.lookup(&host, path) {
+        Some(rule) => {
+            writeln!(out, "rule:    {}", rule.reference())?;
+            writeln!(out, "note:    {}", rule.note)?;
+            writeln!(out, "source:  {}", rule.source)?;
+        }
+        None => writeln!(out, "rule:    none (not in the catalog)")?,
+    }
+    writeln!(out, "verdict: {} under policy {} ({})", j.verdict, policy.name, j.reason)?;
+    Ok(0)
+}
+
+fn list_command(class: Option<String>, tool: Option<String>, args: &PolicyArgs) -> Result<i32, Fatal> {
+    let (catalog, _) = load(args)?;
+    let class: Option<Class> = class.map(|c| c.parse().map_err(Fatal)).transpose()?;
+    let mut out = io::stdout().lock();
+    for r in catalog.rules() {
+        if class.is_some_and(|c| c != r.class) || tool.as_ref().is_some_and(|t| *t != r.tool) {
+            continue;
+        }
+        writeln!(out, "{}{}\t{}\t{}\t{}:{}", r.host, r.path.as_deref().unwrap_or(""), r.class, r.tool, r.origin, r.line)?;
+    }
+    Ok(0)
+}
+
+fn profiles_command() -> Result<i32, Fatal> {
+    let mut out = io::stdout().lock();
+    for name in Policy::profile_names() {
+        let p = Policy::profile(name).map_err(Fatal)?;
+        writeln!(out, "{name}\t{}", p.description)?;
+    }
+    Ok(0)
+}

@@ -1,0 +1,270 @@
+//! Builds the report from finished flows and the DNS log: judges each, aggregates destinations and
+//! counts. Deciding happens here (through `classify`), never in a renderer.
+
+use super::model::*;
+use super::time::rfc3339;
+use crate::catalog::{Catalog, Class};
+use crate::classify::{Judgement, Subject, judge};
+use crate::flows::dns_log::DnsLog;
+use crate::flows::{AppProtocol, Flow, HostSource, normalize_host};
+use crate::policy::{Policy, Verdict};
+use rustc_hash::FxHashMap;
+use std::collections::BTreeSet;
+
+/// Destinations kept as separate rows; past this, further ones are folded into one row so memory
+/// stays bounded on captures with millions of unnamed addresses.
+const MAX_DESTINATIONS: usize = 50_000;
+const FOLDED: &str = "(other destinations)";
+
+struct DestinationAgg {
+    class: Class,
+    tool: Option<String>,
+    verdict: Verdict,
+    reason: String,
+    flows: u64,
+    packets: u64,
+    bytes: u64,
+    first_seen: i64,
+    named_by: BTreeSet<HostSource>,
+}
+
+pub struct Builder<'a> {
+    catalog: &'a Catalog,
+    policy: &'a Policy,
+    destinations: FxHashMap<String, DestinationAgg>,
+    folded: u64,
+    summary: Summary,
+    dns: Vec<DnsReport>,
+}
+
+fn proto_name(p: u8) -> String {
+    match p {
+        6 => "tcp".into(),
+        17 => "udp".into(),
+        1 => "icmp".into(),
+        58 => "icmpv6".into(),
+        other => format!("ip-{other}"),
+    }
+}
+
+impl<'a> Builder<'a> {
+    pub fn new(catalog: &'a Catalog, policy: &'a Policy) -> Self {
+        Builder {
+            catalog,
+            policy,
+            destinations: FxHashMap::default(),
+            folded: 0,
+            summary: Summary {
+                result: "pass",
+                exit_code: 0,
+                flows: 0,
+                bytes: 0,
+                dns_questions: 0,
+                violations: 0,
+                warnings: 0,
+                by_class: Default::default(),
+                by_verdict: Default::default(),
+                named_by: Default::default(),
+                destinations_folded: 0,
+            },
+            dns: Vec::new(),
+        }
+    }
+
+    /// Judges one finished flow and returns its report line.
+    pub fn flow(&mut self, f: &Flow, file: &str, file_index: usize) -> FlowReport {
+        let (host, host_source) = f.host();
+        let subject = Subject { host: host.as_deref(), path: None, server: Some(f.server) };
+        let mut j = match f.app.protocol {
+            Some(AppProtocol::Dns) => Judgement {
+                class: Class::Dns,
+                tool: None,
+                rule: None,
+                verdict: Verdict::Allow,
+                reason: "DNS transport; each question is judged in the DNS section".into(),
+            },
+            Some(AppProtocol::Mdns | AppProtocol::Llmnr) => Judgement {
+                class: Class::Local,
+                tool: None,
+                rule: None,
+                verdict: Verdict::Allow,
+                reason: "link-local name resolution (mDNS/LLMNR)".into(),
+            },
+            _ => judge(subject, self.catalog, self.policy),
+        };
+        let mut requests = Vec::with_capacity(f.app.requests.len());
+        for r in &f.app.requests {
+            let req_host = r.host.as_deref().map(normalize_host).or_else(|| host.clone());
+            let path = (r.method != "CONNECT").then_some(r.path.as_str());
+            let rj = judge(Subject { host: req_host.as_deref(), path, server: Some(f.server) }, self.catalog, self.policy);
+            // A flow is as bad as its worst request: product calls on the model host show up here.
+            if rj.verdict > j.verdict {
+                j = rj.clone();
+            }
+            requests.push(RequestReport {
+                method: r.method.clone(),
+                host: r.host.clone(),
+                path: r.path.clone(),
+                user_agent: r.user_agent.clone(),
+                class: rj.class,
+                tool: rj.tool,
+                rule: rj.rule,
+                verdict: rj.verdict,
+            });
+        }
+        let hello = f.app.hello.as_ref();
+        let report = FlowReport {
+            id: format!("F{file_index}.{}", f.id),
+            file: file.to_string(),
+            first_frame: f.first_frame,
+            proto: proto_name(f.proto),
+            src: f.client.to_string(),
+            dst: f.server.to_string(),
+            app_protocol: f.app.protocol,
+            host: host.clone(),
+            host_source,
+            sni: hello.and_then(|h| h.sni.clone()),
+            alpn: hello.map(|h| h.alpn.clone()).unwrap_or_default(),
+            ech: hello.is_some_and(|h| h.ech || h.esni),
+            connect_target: f.app.connect_target.clone(),
+            dns_names: f.dns_names.clone(),
+            requests,
+            class: j.class,
+            tool: j.tool.clone(),
+            rule: j.rule.clone(),
+            verdict: j.verdict,
+            reason: j.reason.clone(),
+            packets: f.total_packets(),
+            bytes: f.total_bytes(),
+            bytes_out: f.bytes[0],
+            bytes_in: f.bytes[1],
+            first_seen: rfc3339(f.first_seen),
+            last_seen: rfc3339(f.last_seen),
+            process: None,
+        };
+        self.count_flow(&report, f, host.unwrap_or_else(|| f.server.ip().to_string()));
+        report
+    }
+
+    fn count_flow(&mut self, r: &FlowReport, f: &Flow, destination: String) {
+        let s = &mut self.summary;
+        s.flows += 1;
+        s.bytes += r.bytes;
+        match r.verdict {
+            Verdict::Violation => s.violations += 1,
+            Verdict::Warn => s.warnings += 1,
+            Verdict::Allow => {}
+        }
+        for counts in [s.by_class.entry(r.class).or_default(), s.by_verdict.entry(r.verdict).or_default()] {
+            counts.flows += 1;
+            counts.bytes += r.bytes;
+        }
+        let named = s.named_by.entry(r.host_source).or_default();
+        named.flows += 1;
+        named.bytes += r.bytes;
+        let key = if self.destinations.len() >= MAX_DESTINATIONS && !self.destinations.contains_key(&destination) {
+            self.folded += 1;
+            FOLDED.to_string()
+        } else {
+            destination
+        };
+        let d = self.destinations.entry(key).or_insert_with(|| DestinationAgg {
+            class: r.class,
+            tool: r.tool.clone(),
+            verdict: r.verdict,
+            reason: r.reason.clone(),
+            flows: 0,
+            packets: 0,
+            bytes: 0,
+            first_seen: f.first_seen,
+            named_by: BTreeSet::new(),
+        });
+        if r.verdict > d.verdict {
+            d.verdict = r.verdict;
+            d.class = r.class;
+            d.tool = r.tool.clone();
+            d.reason = r.reason.clone();
+        }
+        d.flows += 1;
+        d.packets += r.packets;
+        d.bytes += r.bytes;
+        d.first_seen = d.first_seen.min(f.first_seen);
+        d.named_by.insert(r.host_source);
+    }
+
+    /// Judges every DNS question of one input's log.
+    pub fn dns(&mut self, log: &DnsLog, file: &str, file_index: usize) {
+        for rec in log.records() {
+            let j = match rec.protocol {
+                AppProtocol::Mdns | AppProtocol::Llmnr => Judgement {
+                    class: Class::Local,
+                    tool: None,
+                    rule: None,
+                    verdict: Verdict::Allow,
+                    reason: "link-local name resolution (mDNS/LLMNR)".into(),
+                },
+                _ => judge(Subject { host: Some(&rec.name), path: None, server: None }, self.catalog, self.policy),
+            };
+            self.summary.dns_questions += rec.queries.max(rec.responses);
+            match j.verdict {
+                Verdict::Violation => self.summary.violations += 1,
+                Verdict::Warn => self.summary.warnings += 1,
+                Verdict::Allow => {}
+            }
+            for counts in [self.summary.by_class.entry(j.class).or_default(), self.summary.by_verdict.entry(j.verdict).or_default()] {
+                counts.dns_questions += 1;
+            }
+            self.dns.push(DnsReport {
+                name: rec.name.clone(),
+                qtype: crate::dissect::dns::type_name(rec.qtype),
+                protocol: rec.protocol,
+                queries: rec.queries,
+                responses: rec.responses,
+                errors: rec.errors,
+                answers: rec
+                    .answers
+                    .iter()
+                    .map(|a| AnswerReport { name: a.name.clone(), rtype: a.rtype.clone(), value: a.value.clone() })
+                    .collect(),
+                resolvers: rec.resolvers.iter().map(|r| r.to_string()).collect(),
+                class: j.class,
+                tool: j.tool,
+                rule: j.rule,
+                verdict: j.verdict,
+                reason: j.reason,
+                file: file.to_string(),
+                first_frame: rec.first_frame,
+                flow_id: format!("F{file_index}.{}", rec.flow_id),
+                first_seen: rfc3339(rec.first_seen),
+                last_seen: rfc3339(rec.last_seen),
+            });
+        }
+    }
+
+    /// Completes the report; any input error makes the exit code 2.
+    pub fn finish(mut self, header: Header, errors: Vec<String>) -> Report {
+        let mut destinations: Vec<Destination> = self
+            .destinations
+            .drain()
+            .map(|(host, d)| Destination {
+                host,
+                class: d.class,
+                tool: d.tool,
+                verdict: d.verdict,
+                reason: d.reason,
+                flows: d.flows,
+                packets: d.packets,
+                bytes: d.bytes,
+                first_seen: rfc3339(d.first_seen),
+                named_by: d.named_by.into_iter().collect(),
+            })
+            .collect();
+        // Violations first, then warnings; within a verdict the most traffic first.
+        destinations.sort_by(|a, b| b.verdict.cmp(&a.verdict).then(b.bytes.cmp(&a.bytes)).then(a.host.cmp(&b.host)));
+        self.summary.destinations_folded = self.folded;
+        let failed = self.summary.violations > 0;
+        self.summary.exit_code = if !errors.is_empty() { 2 } else { i32::from(failed) };
+        self.summary.result = if !errors.is_empty() { "error" } else if failed { "fail" } else { "pass" };
+        Report { header, dns: self.dns, destinations, summary: self.summary, errors }
+    }
+}

@@ -1,0 +1,180 @@
+//! The report value: one document, several renderers. Its JSON form is a public interface, versioned
+//! by [`SCHEMA`] and described by `reports/egress-audit-report.v1.schema.json`.
+
+use crate::catalog::Class;
+use crate::flows::{AppProtocol, HostSource};
+use crate::policy::Verdict;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+pub const SCHEMA: &str = "egress-audit/report/v1";
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Header {
+    pub schema: &'static str,
+    pub tool: ToolInfo,
+    pub source: Vec<SourceFile>,
+    pub policy: PolicyInfo,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ToolInfo {
+    pub name: &'static str,
+    pub version: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceFile {
+    pub kind: &'static str,
+    pub path: String,
+    pub format: String,
+    pub linktypes: Vec<u32>,
+    pub frames: u64,
+    pub bytes: u64,
+    pub not_ip_frames: u64,
+    pub truncated_frames: u64,
+    pub unsupported_linktypes: Vec<u32>,
+    pub incomplete_fragments: u64,
+    pub error: Option<InputError>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InputError {
+    pub offset: u64,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyInfo {
+    pub name: String,
+    pub origin: String,
+    pub description: String,
+    pub model_allow: Vec<String>,
+    pub unknown: Verdict,
+    pub catalog_rules: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestReport {
+    pub method: String,
+    pub host: Option<String>,
+    pub path: String,
+    pub user_agent: Option<String>,
+    pub class: Class,
+    pub tool: Option<String>,
+    pub rule: Option<String>,
+    pub verdict: Verdict,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FlowReport {
+    pub id: String,
+    pub file: String,
+    pub first_frame: u64,
+    pub proto: String,
+    pub src: String,
+    pub dst: String,
+    pub app_protocol: Option<AppProtocol>,
+    pub host: Option<String>,
+    pub host_source: HostSource,
+    pub sni: Option<String>,
+    pub alpn: Vec<String>,
+    pub ech: bool,
+    pub connect_target: Option<String>,
+    pub dns_names: Vec<String>,
+    pub requests: Vec<RequestReport>,
+    pub class: Class,
+    pub tool: Option<String>,
+    pub rule: Option<String>,
+    pub verdict: Verdict,
+    pub reason: String,
+    pub packets: u64,
+    pub bytes: u64,
+    pub bytes_out: u64,
+    pub bytes_in: u64,
+    pub first_seen: String,
+    pub last_seen: String,
+    /// Process attribution; null in replay.
+    pub process: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AnswerReport {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub rtype: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DnsReport {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub qtype: String,
+    pub protocol: AppProtocol,
+    pub queries: u64,
+    pub responses: u64,
+    pub errors: u64,
+    pub answers: Vec<AnswerReport>,
+    pub resolvers: Vec<String>,
+    pub class: Class,
+    pub tool: Option<String>,
+    pub rule: Option<String>,
+    pub verdict: Verdict,
+    pub reason: String,
+    pub file: String,
+    pub first_frame: u64,
+    pub flow_id: String,
+    pub first_seen: String,
+    pub last_seen: String,
+}
+
+/// One row per destination (host, or address when unnamed): what the table shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct Destination {
+    pub host: String,
+    pub class: Class,
+    pub tool: Option<String>,
+    pub verdict: Verdict,
+    pub reason: String,
+    pub flows: u64,
+    pub packets: u64,
+    pub bytes: u64,
+    pub first_seen: String,
+    pub named_by: Vec<HostSource>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Counts {
+    pub flows: u64,
+    pub bytes: u64,
+    pub dns_questions: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// "pass" when nothing is a violation.
+    pub result: &'static str,
+    pub exit_code: i32,
+    pub flows: u64,
+    pub bytes: u64,
+    pub dns_questions: u64,
+    pub violations: u64,
+    pub warnings: u64,
+    pub by_class: BTreeMap<Class, Counts>,
+    pub by_verdict: BTreeMap<Verdict, Counts>,
+    /// Flows by how they were named: the share of traffic the audit could verify.
+    pub named_by: BTreeMap<HostSource, Counts>,
+    pub destinations_folded: u64,
+}
+
+/// Everything but the flows, which are streamed as they end.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    #[serde(flatten)]
+    pub header: Header,
+    pub dns: Vec<DnsReport>,
+    pub destinations: Vec<Destination>,
+    pub summary: Summary,
+    pub errors: Vec<String>,
+}

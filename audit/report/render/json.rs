@@ -1,0 +1,50 @@
+//! One JSON document: `schema` and `flows` first (flows streamed), the rest of the report after.
+
+use super::Renderer;
+use crate::report::model::{FlowReport, Report, SCHEMA};
+use std::io::{self, Write};
+
+pub struct Json<'w> {
+    out: Box<dyn Write + 'w>,
+    flows: u64,
+}
+
+impl<'w> Json<'w> {
+    pub fn new(out: Box<dyn Write + 'w>) -> Self {
+        Json { out, flows: 0 }
+    }
+
+    fn start(&mut self) -> io::Result<()> {
+        write!(self.out, "{{\n\"schema\": {},\n\"flows\": [", serde_json::to_string(SCHEMA)?)
+    }
+}
+
+impl Renderer for Json<'_> {
+    fn flow(&mut self, flow: &FlowReport) -> io::Result<()> {
+        if self.flows == 0 {
+            self.start()?;
+        } else {
+            self.out.write_all(b",")?;
+        }
+        self.flows += 1;
+        self.out.write_all(b"\n")?;
+        serde_json::to_writer(&mut self.out, flow)?;
+        Ok(())
+    }
+
+    fn finish(&mut self, report: &Report) -> io::Result<()> {
+        if self.flows == 0 {
+            self.start()?;
+        }
+        self.out.write_all(b"\n]")?;
+        let serde_json::Value::Object(fields) = serde_json::to_value(report)? else {
+            return Err(io::Error::other("report did not serialize to an object"));
+        };
+        for (key, value) in fields.into_iter().filter(|(k, _)| k != "schema") {
+            write!(self.out, ",\n{}: ", serde_json::to_string(&key)?)?;
+            serde_json::to_writer(&mut self.out, &value)?;
+        }
+        self.out.write_all(b"\n}\n")?;
+        self.out.flush()
+    }
+}

@@ -1,0 +1,80 @@
+//! A summary fit for a CI step summary (GitHub `$GITHUB_STEP_SUMMARY`, GitLab reports).
+
+use super::{Renderer, human_bytes};
+use crate::policy::Verdict;
+use crate::report::model::{FlowReport, Report};
+use crate::text::printable_str;
+use std::io::{self, Write};
+
+pub struct Markdown<'w> {
+    out: Box<dyn Write + 'w>,
+}
+
+impl<'w> Markdown<'w> {
+    pub fn new(out: Box<dyn Write + 'w>) -> Self {
+        Markdown { out }
+    }
+}
+
+/// Packet text inside a table cell: escaped, and unable to break the table or start markup.
+fn cell(s: &str) -> String {
+    printable_str(s).replace('|', "\\|").replace('`', "'").replace('<', "&lt;")
+}
+
+impl Renderer for Markdown<'_> {
+    fn flow(&mut self, _flow: &FlowReport) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn finish(&mut self, r: &Report) -> io::Result<()> {
+        let s = &r.summary;
+        let icon = match s.result {
+            "pass" => "✅",
+            "fail" => "❌",
+            _ => "⚠️",
+        };
+        writeln!(self.out, "## {icon} egress-audit: {} — {} violation(s), {} warning(s)\n", s.result.to_uppercase(), s.violations, s.warnings)?;
+        let files: Vec<String> = r.header.source.iter().map(|f| format!("`{}`", cell(&f.path))).collect();
+        writeln!(
+            self.out,
+            "Policy **{}** · {} flows · {} · {} DNS questions · source {}\n",
+            cell(&r.header.policy.name),
+            s.flows,
+            human_bytes(s.bytes),
+            s.dns_questions,
+            files.join(", ")
+        )?;
+        if !r.destinations.is_empty() {
+            writeln!(self.out, "| verdict | destination | class | tool | flows | bytes | why |")?;
+            writeln!(self.out, "|---|---|---|---|---:|---:|---|")?;
+            for d in &r.destinations {
+                writeln!(
+                    self.out,
+                    "| {} | `{}` | {} | {} | {} | {} | {} |",
+                    d.verdict,
+                    cell(&d.host),
+                    d.class,
+                    cell(d.tool.as_deref().unwrap_or("-")),
+                    d.flows,
+                    human_bytes(d.bytes),
+                    cell(&d.reason)
+                )?;
+            }
+            writeln!(self.out)?;
+        }
+        let judged: Vec<_> = r.dns.iter().filter(|d| d.verdict != Verdict::Allow).collect();
+        if !judged.is_empty() {
+            writeln!(self.out, "**DNS questions not allowed**\n")?;
+            writeln!(self.out, "| verdict | name | type | class | tool |")?;
+            writeln!(self.out, "|---|---|---|---|---|")?;
+            for d in judged {
+                writeln!(self.out, "| {} | `{}` | {} | {} | {} |", d.verdict, cell(&d.name), d.qtype, d.class, cell(d.tool.as_deref().unwrap_or("-")))?;
+            }
+            writeln!(self.out)?;
+        }
+        for e in &r.errors {
+            writeln!(self.out, "> **input error:** {}", cell(e))?;
+        }
+        self.out.flush()
+    }
+}

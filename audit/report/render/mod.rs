@@ -1,0 +1,45 @@
+//! Output formats. Flows are streamed as they end (so memory stays flat on long captures); the rest
+//! of the report arrives at the end.
+
+mod json;
+mod markdown;
+mod ndjson;
+mod table;
+
+use super::model::{FlowReport, Report};
+use std::io::{self, Write};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Ndjson,
+    Markdown,
+}
+
+/// A renderer: sees each flow once, then the finished report.
+pub trait Renderer {
+    fn flow(&mut self, flow: &FlowReport) -> io::Result<()>;
+    fn finish(&mut self, report: &Report) -> io::Result<()>;
+}
+
+pub fn renderer<'w>(format: Format, out: Box<dyn Write + 'w>) -> Box<dyn Renderer + 'w> {
+    match format {
+        Format::Table => Box::new(table::Table::new(out)),
+        Format::Json => Box::new(json::Json::new(out)),
+        Format::Ndjson => Box::new(ndjson::Ndjson::new(out)),
+        Format::Markdown => Box::new(markdown::Markdown::new(out)),
+    }
+}
+
+/// Human-readable byte counts for the table and markdown.
+pub(crate) fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1000.0 && unit < UNITS.len() - 1 {
+        v /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[unit]) }
+}

@@ -1,0 +1,90 @@
+//! The terminal table: one row per destination, violations first, then DNS questions that were not
+//! allowed, then the summary. Every packet-derived string is escaped before it reaches the terminal.
+
+use super::{Renderer, human_bytes};
+use crate::policy::Verdict;
+use crate::report::model::{FlowReport, Report};
+use crate::text::printable_str;
+use comfy_table::{Table as Grid, presets};
+use std::io::{self, Write};
+
+pub struct Table<'w> {
+    out: Box<dyn Write + 'w>,
+}
+
+impl<'w> Table<'w> {
+    pub fn new(out: Box<dyn Write + 'w>) -> Self {
+        Table { out }
+    }
+}
+
+fn grid(header: &[&str]) -> Grid {
+    let mut t = Grid::new();
+    t.load_style(presets::UTF8_FULL_CONDENSED);
+    t.set_header(header.to_vec());
+    t
+}
+
+fn verdict_cell(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Violation => "VIOLATION",
+        Verdict::Warn => "warn",
+        Verdict::Allow => "allow",
+    }
+}
+
+impl Renderer for Table<'_> {
+    fn flow(&mut self, _flow: &FlowReport) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn finish(&mut self, r: &Report) -> io::Result<()> {
+        let mut t = grid(&["verdict", "destination", "class", "tool", "flows", "bytes", "first seen", "named by"]);
+        for d in &r.destinations {
+            let named: Vec<String> = d.named_by.iter().map(|n| serde_json::to_value(n).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()).collect();
+            t.add_row(vec![
+                verdict_cell(d.verdict).to_string(),
+                printable_str(&d.host),
+                d.class.to_string(),
+                d.tool.clone().unwrap_or_else(|| "-".into()),
+                d.flows.to_string(),
+                human_bytes(d.bytes),
+                d.first_seen.get(..19).unwrap_or(&d.first_seen).replace('T', " "),
+                named.join(","),
+            ]);
+        }
+        writeln!(self.out, "{t}")?;
+        let judged: Vec<_> = r.dns.iter().filter(|d| d.verdict != Verdict::Allow).collect();
+        if !judged.is_empty() {
+            let mut t = grid(&["verdict", "DNS question", "type", "class", "tool", "queries", "answers"]);
+            for d in judged {
+                t.add_row(vec![
+                    verdict_cell(d.verdict).to_string(),
+                    printable_str(&d.name),
+                    d.qtype.clone(),
+                    d.class.to_string(),
+                    d.tool.clone().unwrap_or_else(|| "-".into()),
+                    d.queries.max(d.responses).to_string(),
+                    d.answers.len().to_string(),
+                ]);
+            }
+            writeln!(self.out, "{t}")?;
+        }
+        let s = &r.summary;
+        writeln!(
+            self.out,
+            "{}: {} violation(s), {} warning(s) · {} flows, {} · {} DNS questions · policy {}",
+            s.result.to_uppercase(),
+            s.violations,
+            s.warnings,
+            s.flows,
+            human_bytes(s.bytes),
+            s.dns_questions,
+            printable_str(&r.header.policy.name),
+        )?;
+        for e in &r.errors {
+            writeln!(self.out, "error: {}", printable_str(e))?;
+        }
+        self.out.flush()
+    }
+}

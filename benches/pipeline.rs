@@ -1,0 +1,289 @@
+//! Criterion benchmarks for the replay pipeline, the dissectors and the catalog.
+//!
+//! Run with `cargo bench --bench pipeline` (about 2 minutes). Groups:
+//!
+//! * `pipeline/*`  — whole replay (read_frames + Analyzer + finish) over small page-cached captures,
+//!   throughput in bytes of the file; plus the same split into "read only" (pcap-parser, no-op callback)
+//!   and "analyze cached frames" (frames held in memory, Analyzer only), to show which half costs what.
+//!   Set `EGRESS_BENCH_PCAP=/tmp/egress-bench/big.pcap` to add the same three over a large file
+//!   (benches/compare.sh builds one); it is skipped otherwise because each iteration takes ~1 s.
+//! * `dissect/*`   — tls::client_hello, dns::parse, http::request on real messages cut out of the
+//!   fixtures (a built-in HTTP request is used when no fixture has one).
+//! * `catalog/*`   — lookups per second on the built-in catalog and on the built-in catalog plus a
+//!   generated 200,000-entry file (half exact names, half `*.suffix`), and the time to build the latter.
+
+use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use egress_audit::analyzer::Analyzer;
+use egress_audit::catalog::Catalog;
+use egress_audit::decode::Decoder;
+use egress_audit::dissect::{dns, http, tls};
+use egress_audit::source::Frame;
+use egress_audit::source::file::read_frames;
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const FIXTURE: &str = "fixtures/claude-default.pcap";
+const CORPUS_TLS: &str = "../shared/corpus/pcaps/sv__tls__tls-subjectaltname__input.pcap";
+/// Captures searched for dissector samples, in order.
+const SAMPLE_SOURCES: [&str; 4] =
+    ["fixtures/claude-default.pcap", "fixtures/mixed-vendors.pcap", "fixtures/connect-proxy.pcap", "fixtures/ipv6.pcap"];
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn file_len(path: &Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The whole replay: what `egress-audit replay` does before classifying and rendering.
+fn replay(path: &Path) -> (u64, u64) {
+    let mut analyzer = Analyzer::new();
+    let mut flows = 0u64;
+    let info = read_frames(path, &mut |frame| analyzer.push(frame, &mut |flow| {
+        flows += 1;
+        black_box(flow);
+    }))
+    .unwrap_or_else(|(_, e)| panic!("{}: {e}", path.display()));
+    let (dns_log, stats) = analyzer.finish(&mut |flow| {
+        flows += 1;
+        black_box(flow);
+    });
+    black_box((dns_log, stats));
+    (info.frames, flows)
+}
+
+fn read_only(path: &Path) -> u64 {
+    let mut bytes = 0u64;
+    read_frames(path, &mut |frame| bytes += frame.data.len() as u64)
+        .unwrap_or_else(|(_, e)| panic!("{}: {e}", path.display()));
+    bytes
+}
+
+/// A capture's frames held in memory, so the analyzer can be timed without the reader.
+struct CachedFrames {
+    frames: Vec<(u64, i64, u32, u32, Vec<u8>)>,
+}
+
+impl CachedFrames {
+    fn load(path: &Path) -> Self {
+        let mut frames = Vec::new();
+        read_frames(path, &mut |f| frames.push((f.number, f.ts, f.linktype, f.orig_len, f.data.to_vec())))
+            .unwrap_or_else(|(_, e)| panic!("{}: {e}", path.display()));
+        CachedFrames { frames }
+    }
+
+    fn analyze(&self) -> u64 {
+        let mut analyzer = Analyzer::new();
+        let mut flows = 0u64;
+        for (number, ts, linktype, orig_len, data) in &self.frames {
+            let frame = Frame { number: *number, ts: *ts, linktype: *linktype, data, orig_len: *orig_len };
+            analyzer.push(&frame, &mut |flow| {
+                flows += 1;
+                black_box(flow);
+            });
+        }
+        black_box(analyzer.finish(&mut |flow| {
+            flows += 1;
+            black_box(flow);
+        }));
+        flows
+    }
+}
+
+fn bench_pipeline(c: &mut Criterion) {
+    let mut inputs: Vec<(String, PathBuf, bool)> = vec![
+        ("claude-default".into(), root().join(FIXTURE), false),
+        ("tls-subjectaltname".into(), root().join(CORPUS_TLS), false),
+    ];
+    if let Some(big) = std::env::var_os("EGRESS_BENCH_PCAP") {
+        let path = PathBuf::from(big);
+        let name = path.file_stem().map_or("big".into(), |s| s.to_string_lossy().into_owned());
+        inputs.push((name, path, true));
+    }
+    let mut g = c.benchmark_group("pipeline");
+    for (name, path, big) in &inputs {
+        let bytes = file_len(path);
+        // Warm the page cache and print what the input is, once.
+        let (frames, flows) = replay(path);
+        eprintln!("pipeline input {name}: {bytes} bytes, {frames} frames, {flows} flows");
+        g.throughput(Throughput::Bytes(bytes));
+        if *big {
+            g.sample_size(10).sampling_mode(SamplingMode::Flat).warm_up_time(Duration::from_millis(500));
+            g.measurement_time(Duration::from_secs(5));
+        } else {
+            g.sample_size(10).sampling_mode(SamplingMode::Auto).warm_up_time(Duration::from_millis(500));
+            g.measurement_time(Duration::from_secs(3));
+        }
+        g.bench_function(format!("replay/{name}"), |b| b.iter(|| black_box(replay(path))));
+        g.bench_function(format!("read_only/{name}"), |b| b.iter(|| black_box(read_only(path))));
+        let cached = CachedFrames::load(path);
+        g.bench_function(format!("analyze_cached_frames/{name}"), |b| b.iter(|| black_box(cached.analyze())));
+    }
+    g.finish();
+}
+
+/// Real messages cut out of the fixtures' frames.
+struct Samples {
+    hello: Vec<u8>,
+    dns_response: Vec<u8>,
+    http_request: Vec<u8>,
+    http_from_fixture: bool,
+}
+
+const FALLBACK_HTTP: &[u8] = b"POST /v1/traces?key=abc HTTP/1.1\r\nHost: http-intake.logs.datadoghq.com\r\n\
+User-Agent: claude-cli/2.0.0 (external, cli)\r\nAccept: */*\r\nContent-Type: application/json\r\n\
+Content-Length: 42\r\nConnection: keep-alive\r\n\r\n";
+
+fn samples() -> Samples {
+    let mut hello: Option<Vec<u8>> = None;
+    let mut dns_response: Option<Vec<u8>> = None;
+    let mut http_request: Option<Vec<u8>> = None;
+    for source in SAMPLE_SOURCES {
+        let path = root().join(source);
+        let mut decoder = Decoder::default();
+        let _ = read_frames(&path, &mut |frame| {
+            let Some(p) = decoder.decode(frame) else { return };
+            let payload = p.payload;
+            if payload.is_empty() {
+                return;
+            }
+            if hello.is_none()
+                && tls::starts_like_hello(payload)
+                && matches!(tls::client_hello(payload), tls::Progress::Hello(ref h) if h.sni.is_some())
+            {
+                hello = Some(payload.to_vec());
+            }
+            // Prefer a response with several answers (address records), as replay parses every one.
+            if p.proto == 17
+                && p.src_port == 53
+                && dns::parse(payload).is_some_and(|m| m.is_response && !m.answers.is_empty())
+                && dns_response.as_ref().is_none_or(|d| d.len() < payload.len())
+            {
+                dns_response = Some(payload.to_vec());
+            }
+            if http_request.is_none()
+                && p.proto == 6
+                && matches!(http::request(payload), http::Progress::Request(ref r, _) if r.host.is_some())
+            {
+                http_request = Some(payload.to_vec());
+            }
+        });
+    }
+    let http_from_fixture = http_request.is_some();
+    Samples {
+        hello: hello.unwrap_or_else(|| panic!("no ClientHello with SNI in {SAMPLE_SOURCES:?}")),
+        dns_response: dns_response.unwrap_or_else(|| panic!("no DNS response in {SAMPLE_SOURCES:?}")),
+        http_request: http_request.unwrap_or_else(|| FALLBACK_HTTP.to_vec()),
+        http_from_fixture,
+    }
+}
+
+fn bench_dissect(c: &mut Criterion) {
+    let s = samples();
+    eprintln!(
+        "dissect samples: ClientHello {} B, DNS response {} B, HTTP request head {} B ({})",
+        s.hello.len(),
+        s.dns_response.len(),
+        s.http_request.len(),
+        if s.http_from_fixture { "from a fixture" } else { "built in" }
+    );
+    let mut g = c.benchmark_group("dissect");
+    g.sample_size(10).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(2));
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("tls_client_hello", |b| b.iter(|| black_box(tls::client_hello(black_box(&s.hello)))));
+    g.bench_function("dns_parse_response", |b| b.iter(|| black_box(dns::parse(black_box(&s.dns_response)))));
+    g.bench_function("http_request", |b| b.iter(|| black_box(http::request(black_box(&s.http_request)))));
+    g.finish();
+}
+
+/// Hosts in the lookup mix: (host, what it should be).
+const BUILTIN_MIX: [&str; 9] = [
+    "api.anthropic.com",          // exact hit
+    "statsig.anthropic.com",      // exact hit
+    "api.openai.com",             // exact hit
+    "us-east1.gcpp.cursor.sh",    // suffix hit (*.gcpp.cursor.sh)
+    "a.b.c.api5.cursor.sh",       // suffix hit, 4 labels walked
+    "foo.cursorapi.com",          // suffix hit
+    "www.example.org",            // miss
+    "a.very.deep.name.of.some.unknown.host.example.net", // miss, 9 labels walked
+    "localhost-not-listed",       // miss, no dot
+];
+
+const GENERATED: usize = 200_000;
+
+/// A catalog file with `n` entries: even i an exact name `h{i}.example-blocklist.net`, odd i a pattern
+/// `*.s{i}.example-blocklist.net`.
+fn generated_toml(n: usize) -> String {
+    use std::fmt::Write;
+    let mut t = String::with_capacity(n * 110);
+    for i in 0..n {
+        let host = if i % 2 == 0 { format!("h{i}.example-blocklist.net") } else { format!("*.s{i}.example-blocklist.net") };
+        let _ = write!(t, "[[entry]]\nhost = \"{host}\"\nclass = \"telemetry\"\ntool = \"shared\"\nnote = \"n\"\nsource = \"generated\"\n\n");
+    }
+    t
+}
+
+fn build_big(text: &str) -> Catalog {
+    let mut c = Catalog::builtin().unwrap_or_else(|e| panic!("{e}"));
+    c.add_toml(text, "generated.toml").unwrap_or_else(|e| panic!("{e}"));
+    c
+}
+
+fn lookup_all(c: &Catalog, hosts: &[&str]) -> usize {
+    hosts.iter().filter(|h| c.lookup(black_box(h), None).is_some()).count()
+}
+
+fn bench_catalog(c: &mut Criterion) {
+    let builtin = Catalog::builtin().unwrap_or_else(|e| panic!("{e}"));
+    let text = generated_toml(GENERATED);
+    let t0 = Instant::now();
+    let big = build_big(&text);
+    let once = t0.elapsed();
+    eprintln!(
+        "catalog: builtin {} rules; generated {} bytes of TOML -> {} rules, built once in {:.1} ms",
+        builtin.len(),
+        text.len(),
+        big.len(),
+        once.as_secs_f64() * 1e3
+    );
+
+    let mut big_mix: Vec<&str> = BUILTIN_MIX.to_vec();
+    big_mix.extend(["h123456.example-blocklist.net", "x.y.s99999.example-blocklist.net", "h123457.example-blocklist.net"]);
+    let hits_builtin = lookup_all(&builtin, &BUILTIN_MIX);
+    let hits_big_same = lookup_all(&big, &BUILTIN_MIX);
+    let hits_big = lookup_all(&big, &big_mix);
+    eprintln!(
+        "catalog lookup mix: builtin {hits_builtin}/{} hits; 200k catalog {hits_big_same}/{} on the same mix, {hits_big}/{} with generated names",
+        BUILTIN_MIX.len(),
+        BUILTIN_MIX.len(),
+        big_mix.len()
+    );
+    assert_eq!(hits_builtin, 6, "lookup mix should be 6 hits and 3 misses on the builtin catalog");
+    assert_eq!(hits_big, 8, "generated mix should add 2 hits and 1 miss");
+
+    let mut g = c.benchmark_group("catalog");
+    g.sample_size(10).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(2));
+    g.throughput(Throughput::Elements(BUILTIN_MIX.len() as u64));
+    g.bench_function("lookup_mix/builtin", |b| b.iter(|| lookup_all(&builtin, &BUILTIN_MIX)));
+    g.bench_function("lookup_mix/builtin+200k", |b| b.iter(|| lookup_all(&big, &BUILTIN_MIX)));
+    g.throughput(Throughput::Elements(big_mix.len() as u64));
+    g.bench_function("lookup_mix_generated/builtin+200k", |b| b.iter(|| lookup_all(&big, &big_mix)));
+    g.throughput(Throughput::Elements(1));
+    for (label, host) in [("exact_hit", "api.anthropic.com"), ("suffix_hit", "us-east1.gcpp.cursor.sh"), ("miss", "www.example.org")] {
+        g.bench_function(format!("lookup_{label}/builtin"), |b| b.iter(|| black_box(builtin.lookup(black_box(host), None))));
+        g.bench_function(format!("lookup_{label}/builtin+200k"), |b| b.iter(|| black_box(big.lookup(black_box(host), None))));
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("catalog_build");
+    g.sample_size(10).sampling_mode(SamplingMode::Flat).warm_up_time(Duration::from_millis(1)).measurement_time(Duration::from_secs(5));
+    g.bench_function("builtin", |b| b.iter(|| black_box(Catalog::builtin())));
+    g.throughput(Throughput::Elements(GENERATED as u64));
+    g.bench_function("builtin+200k_toml", |b| b.iter_batched(|| (), |()| build_big(&text), BatchSize::PerIteration));
+    g.finish();
+}
+
+criterion_group!(benches, bench_pipeline, bench_dissect, bench_catalog);
+criterion_main!(benches);
