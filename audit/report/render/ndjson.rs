@@ -1,4 +1,4 @@
-//! Newline-delimited JSON: one object per line, each with a `type` (`flow`, `dns`, `destination`,
+//! Newline-delimited JSON: one object per line, each with a `record` kind (`flow`, `dns`, `destination`,
 //! `source`, `summary`), for log pipelines. Field names are those of the JSON report.
 
 use super::Renderer;
@@ -18,7 +18,7 @@ impl<'w> Ndjson<'w> {
     fn line<T: Serialize>(&mut self, kind: &str, value: &T) -> io::Result<()> {
         let mut v = serde_json::to_value(value)?;
         if let serde_json::Value::Object(map) = &mut v {
-            map.insert("type".into(), kind.into());
+            map.insert("record".into(), kind.into());
             map.insert("schema".into(), SCHEMA.into());
         }
         serde_json::to_writer(&mut self.out, &v)?;
