@@ -58,13 +58,20 @@ pub fn judge(s: Subject<'_>, catalog: &Catalog, policy: &Policy) -> Judgement {
                 done(Verdict::Violation, format!("model endpoint of {tool}, not the one policy {policy_name} chose"))
             }
         }
-        c if policy.opt_in_classes.contains(&c) => done(Verdict::Allow, format!("class {c} is opted in by policy {policy_name}")),
+        c if policy.opt_in_classes.contains(&c) => {
+            done(Verdict::Allow, format!("class {c} is opted in by policy {policy_name}"))
+        }
         c if c.is_product() => done(Verdict::Violation, format!("{c} traffic is denied unless opted in")),
         Class::Dns => done(Verdict::Allow, "DNS transport; each question is judged in the DNS section".into()),
         Class::Local => done(policy.unknown, "local destination not in the policy's [local] allow list".into()),
         _ => {
-            if s.host.is_some_and(|h| policy.allows_model(h)) && !policy.model_allow.contains(&crate::policy::HostPattern::Any) {
-                Judgement { class: Class::Model, ..done(Verdict::Allow, format!("model endpoint chosen by policy {policy_name}")) }
+            if s.host.is_some_and(|h| policy.allows_model(h))
+                && !policy.model_allow.contains(&crate::policy::HostPattern::Any)
+            {
+                Judgement {
+                    class: Class::Model,
+                    ..done(Verdict::Allow, format!("model endpoint chosen by policy {policy_name}"))
+                }
             } else {
                 let what = if s.host.is_some() { "not in the catalog" } else { "unnamed (no SNI, Host or DNS answer)" };
                 done(policy.unknown, format!("{what}; policy {policy_name} says {}", policy.unknown))
@@ -97,13 +104,24 @@ fn fallback_class(s: Subject<'_>) -> Class {
 /// Loopback, private (RFC 1918, RFC 4193), link-local, CGNAT-free local scopes and multicast.
 pub fn is_local_address(ip: IpAddr) -> bool {
     match ip {
-        IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_multicast() || v4.is_broadcast() || v4.is_unspecified(),
+        IpAddr::V4(v4) => {
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+                || v4.is_unspecified()
+        }
         IpAddr::V6(v6) => {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_local_address(IpAddr::V4(v4));
             }
             let first = v6.segments()[0];
-            v6.is_loopback() || v6.is_multicast() || v6.is_unspecified() || first & 0xfe00 == 0xfc00 || first & 0xffc0 == 0xfe80
+            v6.is_loopback()
+                || v6.is_multicast()
+                || v6.is_unspecified()
+                || first & 0xfe00 == 0xfc00
+                || first & 0xffc0 == 0xfe80
         }
     }
 }

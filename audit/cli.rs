@@ -98,7 +98,9 @@ pub fn run() -> i32 {
     };
     let result = match cli.command {
         Command::Replay(args) => replay_command(args),
-        Command::Catalog(CatalogCommand::Lookup { host, path, policy }) => lookup_command(&host, path.as_deref(), &policy),
+        Command::Catalog(CatalogCommand::Lookup { host, path, policy }) => {
+            lookup_command(&host, path.as_deref(), &policy)
+        }
         Command::Catalog(CatalogCommand::List { class, tool, policy }) => list_command(class, tool, &policy),
         Command::Profiles => profiles_command(),
     };
@@ -114,12 +116,14 @@ pub fn run() -> i32 {
 fn load(args: &PolicyArgs) -> Result<(Catalog, Policy), Fatal> {
     let mut catalog = Catalog::builtin().map_err(|e| Fatal(format!("shipped catalog is broken: {e}")))?;
     for path in &args.catalogs {
-        let text = std::fs::read_to_string(path).map_err(|e| Fatal(format!("cannot read catalog {}: {e}", path.display())))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| Fatal(format!("cannot read catalog {}: {e}", path.display())))?;
         catalog.add_toml(&text, &path.display().to_string()).map_err(|e| Fatal(e.to_string()))?;
     }
     let policy = match (&args.policy, &args.profile) {
         (Some(path), _) => {
-            let text = std::fs::read_to_string(path).map_err(|e| Fatal(format!("cannot read policy {}: {e}", path.display())))?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Fatal(format!("cannot read policy {}: {e}", path.display())))?;
             Policy::from_toml(&text, &path.display().to_string()).map_err(Fatal)?
         }
         (None, Some(name)) => Policy::profile(name).map_err(Fatal)?,
@@ -130,7 +134,9 @@ fn load(args: &PolicyArgs) -> Result<(Catalog, Policy), Fatal> {
 
 fn output(path: &Option<PathBuf>) -> Result<Box<dyn Write>, Fatal> {
     Ok(match path {
-        Some(p) => Box::new(BufWriter::new(File::create(p).map_err(|e| Fatal(format!("cannot create {}: {e}", p.display())))?)),
+        Some(p) => {
+            Box::new(BufWriter::new(File::create(p).map_err(|e| Fatal(format!("cannot create {}: {e}", p.display())))?))
+        }
         None => Box::new(BufWriter::new(io::stdout().lock())),
     })
 }
@@ -175,7 +181,16 @@ fn list_command(class: Option<String>, tool: Option<String>, args: &PolicyArgs) 
         if class.is_some_and(|c| c != r.class) || tool.as_ref().is_some_and(|t| *t != r.tool) {
             continue;
         }
-        writeln!(out, "{}{}\t{}\t{}\t{}:{}", r.host, r.path.as_deref().unwrap_or(""), r.class, r.tool, r.origin, r.line)?;
+        writeln!(
+            out,
+            "{}{}\t{}\t{}\t{}:{}",
+            r.host,
+            r.path.as_deref().unwrap_or(""),
+            r.class,
+            r.tool,
+            r.origin,
+            r.line
+        )?;
     }
     Ok(0)
 }

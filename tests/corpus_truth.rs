@@ -45,10 +45,10 @@ fn extract(path: &Path) -> Extracted {
         }
     }
     for f in &flows {
-        if let Some(sni) = f.app.hello.as_ref().and_then(|h| h.sni.clone()) {
-            if f.proto == 6 {
-                out.tls_sni.insert(sni);
-            }
+        if let Some(sni) = f.app.hello.as_ref().and_then(|h| h.sni.clone())
+            && f.proto == 6
+        {
+            out.tls_sni.insert(sni);
         }
         for r in &f.app.requests {
             if let Some(h) = &r.host {
@@ -144,7 +144,8 @@ fn every_corpus_capture_matches_tshark() {
     };
     let mut failures = Vec::new();
     let mut tolerated = Tolerated::default();
-    let mut files: Vec<_> = std::fs::read_dir(dir.join("pcaps")).into_iter().flatten().flatten().map(|e| e.path()).collect();
+    let mut files: Vec<_> =
+        std::fs::read_dir(dir.join("pcaps")).into_iter().flatten().flatten().map(|e| e.path()).collect();
     files.sort();
     assert!(files.len() >= 80, "corpus incomplete: {} files", files.len());
     for path in files {

@@ -21,14 +21,22 @@ struct Run {
 }
 
 fn egress_audit(args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_egress-audit")).args(args).output().unwrap_or_else(|e| panic!("cannot run: {e}"));
-    Run { code: out.status.code().unwrap_or(-1), stdout: out.stdout, stderr: String::from_utf8_lossy(&out.stderr).into_owned() }
+    let out = Command::new(env!("CARGO_BIN_EXE_egress-audit"))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run: {e}"));
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: out.stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
 }
 
 fn replay_json(file: &Path, profile: &str) -> (i32, Value) {
     let path = file.to_string_lossy().into_owned();
     let run = egress_audit(&["replay", &path, "--profile", profile, "--format", "json"]);
-    let report: Value = serde_json::from_slice(&run.stdout).unwrap_or_else(|e| panic!("bad JSON ({e}): {}", String::from_utf8_lossy(&run.stdout)));
+    let report: Value = serde_json::from_slice(&run.stdout)
+        .unwrap_or_else(|e| panic!("bad JSON ({e}): {}", String::from_utf8_lossy(&run.stdout)));
     validate(&report);
     (run.code, report)
 }
@@ -128,7 +136,8 @@ fn another_vendors_model_is_a_violation_and_unnamed_flows_are_reported() {
     ] {
         assert!(rows.contains(&(row.0.into(), row.1.into(), row.2.into())), "missing {row:?} in {rows:?}");
     }
-    let literal: Vec<&Value> = r["flows"].as_array().into_iter().flatten().filter(|f| f["dst"] == "127.0.0.40:443").collect();
+    let literal: Vec<&Value> =
+        r["flows"].as_array().into_iter().flatten().filter(|f| f["dst"] == "127.0.0.40:443").collect();
     assert_eq!(literal.len(), 1);
     assert_eq!((literal[0]["host_source"].as_str(), literal[0]["sni"].is_null()), (Some("none"), true));
     // The same capture under the codex profile flips the two model verdicts.
@@ -142,18 +151,21 @@ fn another_vendors_model_is_a_violation_and_unnamed_flows_are_reported() {
 fn local_only_allows_the_local_model_and_denies_the_rest() {
     let (code, r) = replay_json(&fixture("mixed-vendors.pcap"), "local-only");
     assert_eq!(code, 1);
-    let ollama: Vec<&Value> = r["flows"].as_array().into_iter().flatten().filter(|f| f["dst"] == "127.0.0.1:11434").collect();
+    let ollama: Vec<&Value> =
+        r["flows"].as_array().into_iter().flatten().filter(|f| f["dst"] == "127.0.0.1:11434").collect();
     assert_eq!(ollama.len(), 1);
     assert_eq!(ollama[0]["verdict"], "allow");
     assert_eq!(ollama[0]["requests"][0]["path"], "/api/tags");
-    let unnamed: Vec<&Value> = r["flows"].as_array().into_iter().flatten().filter(|f| f["dst"] == "127.0.0.40:443").collect();
+    let unnamed: Vec<&Value> =
+        r["flows"].as_array().into_iter().flatten().filter(|f| f["dst"] == "127.0.0.40:443").collect();
     assert_eq!(unnamed[0]["verdict"], "violation");
 }
 
 #[test]
 fn split_and_reordered_hellos_are_named() {
     let (_, r) = replay_json(&fixture("split-hello.pcap"), "default");
-    let snis: BTreeSet<String> = r["flows"].as_array().into_iter().flatten().filter_map(|f| f["sni"].as_str().map(String::from)).collect();
+    let snis: BTreeSet<String> =
+        r["flows"].as_array().into_iter().flatten().filter_map(|f| f["sni"].as_str().map(String::from)).collect();
     assert_eq!(snis, ["records.split.example", "telemetry.split.example"].map(String::from).into());
     let (_, r) = replay_json(&fixture("out-of-order-hello.pcap"), "default");
     let snis: Vec<&str> = r["flows"].as_array().into_iter().flatten().filter_map(|f| f["sni"].as_str()).collect();
@@ -164,16 +176,24 @@ fn split_and_reordered_hellos_are_named() {
 fn ipv6_flows_are_named() {
     let (_, r) = replay_json(&fixture("ipv6.pcap"), "codex");
     let openai = flows(&r, "api.openai.com");
-    assert!(openai.iter().any(|f| f["dst"] == "[fd00:ea::10]:443" && f["host_source"] == "sni" && f["verdict"] == "allow"), "{openai:?}");
+    assert!(
+        openai.iter().any(|f| f["dst"] == "[fd00:ea::10]:443" && f["host_source"] == "sni" && f["verdict"] == "allow"),
+        "{openai:?}"
+    );
     let collector = flows(&r, "collector.github.com");
-    assert!(collector.iter().any(|f| f["host_source"] == "http" && f["class"] == "telemetry" && f["verdict"] == "violation"));
+    assert!(
+        collector
+            .iter()
+            .any(|f| f["host_source"] == "http" && f["class"] == "telemetry" && f["verdict"] == "violation")
+    );
 }
 
 #[test]
 fn proxy_tunnels_are_named_by_their_connect_target() {
     let (code, r) = replay_json(&fixture("connect-proxy.pcap"), "claude-code");
     assert_eq!(code, 1);
-    let tunnels: Vec<&Value> = r["flows"].as_array().into_iter().flatten().filter(|f| f["dst"] == "127.0.0.1:3128").collect();
+    let tunnels: Vec<&Value> =
+        r["flows"].as_array().into_iter().flatten().filter(|f| f["dst"] == "127.0.0.1:3128").collect();
     let named: BTreeSet<(String, String, String)> =
         tunnels.iter().map(|f| (s(&f["host"]), s(&f["host_source"]), s(&f["verdict"]))).collect();
     assert_eq!(
@@ -191,9 +211,17 @@ fn dns_over_tcp_https_records_and_cname_chains() {
     assert!(dns.contains(&("mobile.events.data.microsoft.com".into(), "AAAA".into(), "violation".into())));
     let https: Vec<&Value> = r["dns"].as_array().into_iter().flatten().filter(|d| d["type"] == "HTTPS").collect();
     assert_eq!(https.len(), 1);
-    assert!(https[0]["answers"].as_array().into_iter().flatten().any(|a| a["type"] == "HTTPS" && a["value"] == "alt.openai.example"));
-    let alias: Vec<&Value> = r["dns"].as_array().into_iter().flatten().filter(|d| d["name"] == "telemetry.alias.example").collect();
-    let values: BTreeSet<String> = alias.iter().flat_map(|d| d["answers"].as_array().into_iter().flatten().map(|a| s(&a["value"]))).collect();
+    assert!(
+        https[0]["answers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|a| a["type"] == "HTTPS" && a["value"] == "alt.openai.example")
+    );
+    let alias: Vec<&Value> =
+        r["dns"].as_array().into_iter().flatten().filter(|d| d["name"] == "telemetry.alias.example").collect();
+    let values: BTreeSet<String> =
+        alias.iter().flat_map(|d| d["answers"].as_array().into_iter().flatten().map(|a| s(&a["value"]))).collect();
     assert!(values.contains("o1234.ingest.sentry.io") && values.contains("127.0.0.13"), "{values:?}");
 }
 
@@ -229,7 +257,14 @@ fn usage_and_input_errors_exit_2_with_one_line() {
 
 #[test]
 fn ndjson_lines_match_the_schema_definitions() {
-    let run = egress_audit(&["replay", &fixture("claude-default.pcap").to_string_lossy(), "--profile", "claude-code", "--format", "ndjson"]);
+    let run = egress_audit(&[
+        "replay",
+        &fixture("claude-default.pcap").to_string_lossy(),
+        "--profile",
+        "claude-code",
+        "--format",
+        "ndjson",
+    ]);
     assert_eq!(run.code, 1);
     let schema = schema();
     let text = String::from_utf8_lossy(&run.stdout);
@@ -277,7 +312,10 @@ fn terminal_escapes_in_packets_never_reach_the_output() {
     for format in ["table", "markdown", "json", "ndjson"] {
         let run = egress_audit(&["replay", &path.to_string_lossy(), "--format", format]);
         assert_eq!(run.code, 0, "{format}: {}", run.stderr);
-        assert!(!run.stdout.iter().any(|&b| b == 0x1b || b == 0x07 || b == 0x9b), "{format} output carries control bytes");
+        assert!(
+            !run.stdout.iter().any(|&b| b == 0x1b || b == 0x07 || b == 0x9b),
+            "{format} output carries control bytes"
+        );
         let text = String::from_utf8_lossy(&run.stdout).replace("\\\\", "\\");
         assert!(text.to_ascii_lowercase().contains("evil\\x1b[2j\\x1b[31m.example"), "{format}: {text}");
     }

@@ -52,7 +52,10 @@ impl Class {
 
     /// Product traffic: denied unless the policy opts in.
     pub fn is_product(self) -> bool {
-        matches!(self, Class::Telemetry | Class::ErrorReporting | Class::Experiments | Class::UpdateSharing | Class::DnsBypass)
+        matches!(
+            self,
+            Class::Telemetry | Class::ErrorReporting | Class::Experiments | Class::UpdateSharing | Class::DnsBypass
+        )
     }
 }
 
@@ -65,9 +68,8 @@ impl fmt::Display for Class {
 impl FromStr for Class {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Class::ALL
-            .into_iter()
-            .find(|c| c.as_str() == s)
-            .ok_or_else(|| format!("unknown class {s:?} (expected one of: {})", Class::ALL.map(Class::as_str).join(", ")))
+        Class::ALL.into_iter().find(|c| c.as_str() == s).ok_or_else(|| {
+            format!("unknown class {s:?} (expected one of: {})", Class::ALL.map(Class::as_str).join(", "))
+        })
     }
 }

@@ -108,7 +108,11 @@ fn validate_host(host: &str) -> Result<(), String> {
     let ok = !bare.is_empty()
         && !bare.ends_with('.')
         && bare.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'_' | b':'));
-    if ok { Ok(()) } else { Err(format!("host {host:?} must be lowercase, without port or trailing dot; '*.' only as a prefix")) }
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("host {host:?} must be lowercase, without port or trailing dot; '*.' only as a prefix"))
+    }
 }
 
 #[cfg(test)]

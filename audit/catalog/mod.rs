@@ -120,7 +120,10 @@ impl Catalog {
             None
         })?;
         let by_path = path.and_then(|p| {
-            pattern.by_path.iter().find(|&&i| self.rules[i as usize].path.as_deref().is_some_and(|prefix| p.starts_with(prefix)))
+            pattern
+                .by_path
+                .iter()
+                .find(|&&i| self.rules[i as usize].path.as_deref().is_some_and(|prefix| p.starts_with(prefix)))
         });
         by_path.copied().or(pattern.host_level).map(|i| &self.rules[i as usize])
     }
@@ -192,10 +195,16 @@ source = "s"
     #[test]
     fn later_entry_replaces_same_host_and_path() {
         let mut c = catalog(SAMPLE);
-        c.add_toml("[[entry]]\nhost = \"*.sentry.io\"\nclass = \"telemetry\"\ntool = \"x\"\nnote = \"n\"\nsource = \"s\"\n", "user.toml")
-            .unwrap_or_else(|e| panic!("{e}"));
+        c.add_toml(
+            "[[entry]]\nhost = \"*.sentry.io\"\nclass = \"telemetry\"\ntool = \"x\"\nnote = \"n\"\nsource = \"s\"\n",
+            "user.toml",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         let rule = c.lookup("o1.us.sentry.io", None);
-        assert_eq!(rule.map(|r| (r.class, r.reference())), Some((Class::Telemetry, "user.toml:1 *.sentry.io".to_string())));
+        assert_eq!(
+            rule.map(|r| (r.class, r.reference())),
+            Some((Class::Telemetry, "user.toml:1 *.sentry.io".to_string()))
+        );
     }
 
     #[test]

@@ -89,10 +89,10 @@ impl Defragmenter {
         }
         let before = self.pending.len();
         self.pending.retain(|_, p| now.saturating_sub(p.started) < EXPIRY);
-        if self.pending.len() >= MAX_PENDING {
-            if let Some(oldest) = self.pending.iter().min_by_key(|(_, p)| p.started).map(|(k, _)| *k) {
-                self.pending.remove(&oldest);
-            }
+        if self.pending.len() >= MAX_PENDING
+            && let Some(oldest) = self.pending.iter().min_by_key(|(_, p)| p.started).map(|(k, _)| *k)
+        {
+            self.pending.remove(&oldest);
         }
         self.abandoned += (before - self.pending.len()) as u64;
     }

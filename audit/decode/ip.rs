@@ -78,11 +78,7 @@ pub enum Parsed<'a> {
 pub fn parse(mut bytes: &[u8]) -> Option<Parsed<'_>> {
     for _ in 0..=MAX_TUNNEL_DEPTH {
         let (ip, _) = LaxIpSlice::from_slice(bytes).ok()?;
-        let header = IpHeader {
-            src: ip.source_addr(),
-            dst: ip.destination_addr(),
-            proto: ip.payload().ip_number.0,
-        };
+        let header = IpHeader { src: ip.source_addr(), dst: ip.destination_addr(), proto: ip.payload().ip_number.0 };
         let body = ip.payload();
         if body.fragmented {
             return fragment(&ip, header, body.payload).map(Parsed::Fragment);

@@ -60,7 +60,18 @@ pub fn is_supported(linktype: u32) -> bool {
     use linktype::*;
     matches!(
         linktype,
-        NULL | ETHERNET | PPP | RAW_BSD_12 | RAW_BSD_14 | PPP_HDLC | RAW | LOOP | LINUX_SLL | IPV4 | IPV6 | NFLOG | LINUX_SLL2
+        NULL | ETHERNET
+            | PPP
+            | RAW_BSD_12
+            | RAW_BSD_14
+            | PPP_HDLC
+            | RAW
+            | LOOP
+            | LINUX_SLL
+            | IPV4
+            | IPV6
+            | NFLOG
+            | LINUX_SLL2
     )
 }
 

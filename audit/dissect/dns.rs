@@ -56,7 +56,10 @@ pub enum RData {
     /// CNAME target.
     Cname(String),
     /// SVCB/HTTPS (RFC 9460): the target name; "." means the owner itself.
-    Service { priority: u16, target: String },
+    Service {
+        priority: u16,
+        target: String,
+    },
     Other,
 }
 
@@ -132,11 +135,7 @@ pub fn parse(msg: &[u8]) -> Option<Message> {
 }
 
 fn finish(m: Message) -> Option<Message> {
-    if m.questions.is_empty() && m.answers.is_empty() {
-        None
-    } else {
-        Some(m)
-    }
+    if m.questions.is_empty() && m.answers.is_empty() { None } else { Some(m) }
 }
 
 fn read_record(msg: &[u8], at: usize) -> Option<(Answer, usize)> {

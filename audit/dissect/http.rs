@@ -7,9 +7,8 @@ use crate::text::printable;
 
 pub const MAX_HEAD: usize = 16 << 10;
 
-const METHODS: [&[u8]; 9] = [
-    b"GET ", b"POST ", b"HEAD ", b"PUT ", b"DELETE ", b"OPTIONS ", b"CONNECT ", b"PATCH ", b"TRACE ",
-];
+const METHODS: [&[u8]; 9] =
+    [b"GET ", b"POST ", b"HEAD ", b"PUT ", b"DELETE ", b"OPTIONS ", b"CONNECT ", b"PATCH ", b"TRACE "];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {

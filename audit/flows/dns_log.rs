@@ -101,7 +101,11 @@ impl DnsLog {
                         break;
                     }
                     if let Some(value) = answer_value(&a.data) {
-                        rec.answers.insert(AnswerRecord { name: a.name.clone(), rtype: dns::type_name(a.rtype), value });
+                        rec.answers.insert(AnswerRecord {
+                            name: a.name.clone(),
+                            rtype: dns::type_name(a.rtype),
+                            value,
+                        });
                     }
                 }
             } else {

@@ -58,7 +58,8 @@ impl DnsNames {
     /// Names valid for `address` at `ts`, most recently learned first.
     pub fn names_at(&self, address: IpAddr, ts: Nanos) -> Vec<String> {
         let Some(bindings) = self.by_address.get(&address) else { return Vec::new() };
-        let mut valid: Vec<&Binding> = bindings.iter().filter(|b| b.from - CLOCK_SLACK <= ts && ts <= b.until).collect();
+        let mut valid: Vec<&Binding> =
+            bindings.iter().filter(|b| b.from - CLOCK_SLACK <= ts && ts <= b.until).collect();
         valid.sort_by_key(|b| std::cmp::Reverse(b.from));
         valid.into_iter().map(|b| b.name.clone()).collect()
     }

@@ -127,14 +127,17 @@ fn advance(
                 }
                 if tls::starts_like_hello(d) || (d.len() < 6 && d[0] == 22) {
                     insp.state = State::Tls;
-                } else if http::starts_like_request(d) || (d.len() < 8 && http::request(d) == http::Progress::NeedMore) {
+                } else if http::starts_like_request(d) || (d.len() < 8 && http::request(d) == http::Progress::NeedMore)
+                {
                     insp.state = State::Http;
                 } else if d.starts_with(&POSTGRES_SSL_REQUEST) {
                     insp.client.consume(POSTGRES_SSL_REQUEST.len());
                 } else if d.starts_with(b"SSH-") {
                     app.protocol.get_or_insert(AppProtocol::Ssh);
                     return true;
-                } else if d.len() < 8 && (POSTGRES_SSL_REQUEST.starts_with(d) || b"SSH-".starts_with(&d[..d.len().min(4)])) {
+                } else if d.len() < 8
+                    && (POSTGRES_SSL_REQUEST.starts_with(d) || b"SSH-".starts_with(&d[..d.len().min(4)]))
+                {
                     return false;
                 } else {
                     insp.state = State::Scan;
@@ -186,7 +189,8 @@ fn advance(
                 }
             },
             State::DnsTcp => {
-                let stream = if from_client { &mut insp.client } else { insp.server.as_mut().unwrap_or(&mut insp.client) };
+                let stream =
+                    if from_client { &mut insp.client } else { insp.server.as_mut().unwrap_or(&mut insp.client) };
                 loop {
                     let d = stream.data();
                     if d.len() < 2 {

@@ -20,7 +20,15 @@ pub struct Stream {
 
 impl Stream {
     pub fn new(limit: usize) -> Self {
-        Stream { next_seq: None, data: Vec::new(), early: Vec::new(), early_bytes: 0, skipping: 0, limit, overflowed: false }
+        Stream {
+            next_seq: None,
+            data: Vec::new(),
+            early: Vec::new(),
+            early_bytes: 0,
+            skipping: 0,
+            limit,
+            overflowed: false,
+        }
     }
 
     /// A SYN fixes the initial sequence number; data (TCP Fast Open) starts one past it.
@@ -53,7 +61,9 @@ impl Stream {
             return false;
         }
         let mut grew = self.append_from(seq, payload);
-        while let Some(i) = self.early.iter().position(|(s, _)| self.next_seq.is_some_and(|n| s.wrapping_sub(n) as i32 <= 0)) {
+        while let Some(i) =
+            self.early.iter().position(|(s, _)| self.next_seq.is_some_and(|n| s.wrapping_sub(n) as i32 <= 0))
+        {
             let (s, bytes) = self.early.swap_remove(i);
             self.early_bytes -= bytes.len();
             grew |= self.append_from(s, &bytes);

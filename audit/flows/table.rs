@@ -106,13 +106,18 @@ fn is_over(f: &Flow, now: Nanos) -> bool {
 
 /// Ports on which the listener usually sits, to orient flows first seen mid-connection.
 fn is_service_port(port: u16) -> bool {
-    port < 1024 || matches!(port, 1080 | 1433 | 3128 | 3306 | 4433 | 5353 | 5355 | 5432 | 6379 | 8000 | 8008 | 8080 | 8443 | 8888 | 11434)
+    port < 1024
+        || matches!(
+            port,
+            1080 | 1433 | 3128 | 3306 | 4433 | 5353 | 5355 | 5432 | 6379 | 8000 | 8008 | 8080 | 8443 | 8888 | 11434
+        )
 }
 
 fn new_flow(id: u64, p: &Packet<'_>, ts: Nanos, frame: u64, names: &DnsNames) -> Flow {
     let sender_is_client = match p.tcp {
         Some(t) if t.has(TcpMeta::SYN) => !t.has(TcpMeta::ACK),
-        _ => !(is_service_port(p.src_port) && !is_service_port(p.dst_port)),
+        // Mid-connection: the side on a service port is the server.
+        _ => !is_service_port(p.src_port) || is_service_port(p.dst_port),
     };
     let (client, server) = if sender_is_client {
         (SocketAddr::new(p.src, p.src_port), SocketAddr::new(p.dst, p.dst_port))

@@ -15,7 +15,9 @@ impl LocalEndpoint {
         let port_ok = |want: &Option<u16>| want.is_none_or(|p| server.is_some_and(|s| s.port() == p));
         match self {
             LocalEndpoint::Address { ip, port } => server.is_some_and(|s| canonical(s.ip()) == *ip) && port_ok(port),
-            LocalEndpoint::Network { base, prefix } => server.is_some_and(|s| in_network(canonical(s.ip()), *base, *prefix)),
+            LocalEndpoint::Network { base, prefix } => {
+                server.is_some_and(|s| in_network(canonical(s.ip()), *base, *prefix))
+            }
             LocalEndpoint::Name { host: name, port } => host == Some(name.as_str()) && port_ok(port),
         }
     }

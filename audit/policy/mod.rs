@@ -125,7 +125,8 @@ impl Policy {
     pub fn from_toml(text: &str, origin: &str) -> Result<Policy, String> {
         let f: PolicyFile = toml::from_str(text).map_err(|e| format!("policy {origin}: {}", e.message()))?;
         let fail = |m: String| format!("policy {origin}: {m}");
-        let hosts = |v: &[String]| v.iter().map(|h| h.parse::<HostPattern>().map_err(fail)).collect::<Result<Vec<_>, _>>();
+        let hosts =
+            |v: &[String]| v.iter().map(|h| h.parse::<HostPattern>().map_err(fail)).collect::<Result<Vec<_>, _>>();
         Ok(Policy {
             name: f.name,
             description: f.description,
@@ -177,7 +178,8 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_refused() {
-        let text = include_str!("../data/profiles/claude-code.toml").replace("[unknown]", "[unknown]\nverdikt = \"deny\"");
+        let text =
+            include_str!("../data/profiles/claude-code.toml").replace("[unknown]", "[unknown]\nverdikt = \"deny\"");
         assert!(Policy::from_toml(&text, "x").is_err_and(|e| e.contains("verdikt")));
     }
 }

@@ -96,7 +96,8 @@ impl<'a> Builder<'a> {
         for r in &f.app.requests {
             let req_host = r.host.as_deref().map(normalize_host).or_else(|| host.clone());
             let path = (r.method != "CONNECT").then_some(r.path.as_str());
-            let rj = judge(Subject { host: req_host.as_deref(), path, server: Some(f.server) }, self.catalog, self.policy);
+            let rj =
+                judge(Subject { host: req_host.as_deref(), path, server: Some(f.server) }, self.catalog, self.policy);
             // A flow is as bad as its worst request: product calls on the model host show up here.
             if rj.verdict > j.verdict {
                 j = rj.clone();
@@ -211,7 +212,10 @@ impl<'a> Builder<'a> {
                 Verdict::Warn => self.summary.warnings += 1,
                 Verdict::Allow => {}
             }
-            for counts in [self.summary.by_class.entry(j.class).or_default(), self.summary.by_verdict.entry(j.verdict).or_default()] {
+            for counts in [
+                self.summary.by_class.entry(j.class).or_default(),
+                self.summary.by_verdict.entry(j.verdict).or_default(),
+            ] {
                 counts.dns_questions += 1;
             }
             self.dns.push(DnsReport {
@@ -264,7 +268,13 @@ impl<'a> Builder<'a> {
         self.summary.destinations_folded = self.folded;
         let failed = self.summary.violations > 0;
         self.summary.exit_code = if !errors.is_empty() { 2 } else { i32::from(failed) };
-        self.summary.result = if !errors.is_empty() { "error" } else if failed { "fail" } else { "pass" };
+        self.summary.result = if !errors.is_empty() {
+            "error"
+        } else if failed {
+            "fail"
+        } else {
+            "pass"
+        };
         Report { header, dns: self.dns, destinations, summary: self.summary, errors }
     }
 }

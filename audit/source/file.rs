@@ -45,10 +45,7 @@ pub struct FileInfo {
 ///
 /// Returns what was read; on a damaged or truncated file the frames before the damage have already been
 /// delivered and the error names the offset where reading stopped.
-pub fn read_frames(
-    path: &Path,
-    on_frame: &mut dyn FnMut(&Frame<'_>),
-) -> Result<FileInfo, (FileInfo, ReadError)> {
+pub fn read_frames(path: &Path, on_frame: &mut dyn FnMut(&Frame<'_>)) -> Result<FileInfo, (FileInfo, ReadError)> {
     let fail = |offset, reason: String| (FileInfo::default(), ReadError { offset, reason });
     let mut file = File::open(path).map_err(|e| fail(0, format!("cannot open: {e}")))?;
     let mut magic = [0u8; 4];
@@ -68,10 +65,7 @@ pub fn read_frames(
                 .map_err(|e| fail(0, format!("bad pcapng section header: {}", describe(&e))))?;
             read_ng(reader, on_frame)
         }
-        other => Err(fail(
-            0,
-            format!("not a pcap or pcapng file (magic number 0x{other:08x})"),
-        )),
+        other => Err(fail(0, format!("not a pcap or pcapng file (magic number 0x{other:08x})"))),
     }
 }
 
@@ -124,13 +118,7 @@ fn read_legacy<R: Read>(
                         info.frames += 1;
                         info.bytes += b.data.len() as u64;
                         let ts = i64::from(b.ts_sec) * 1_000_000_000 + i64::from(b.ts_usec) * nanos_per_tick;
-                        on_frame(&Frame {
-                            number: info.frames,
-                            ts,
-                            linktype,
-                            data: b.data,
-                            orig_len: b.origlen,
-                        });
+                        on_frame(&Frame { number: info.frames, ts, linktype, data: b.data, orig_len: b.origlen });
                     }
                     PcapBlockOwned::NG(_) => {}
                 }

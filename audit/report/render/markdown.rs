@@ -33,7 +33,13 @@ impl Renderer for Markdown<'_> {
             "fail" => "❌",
             _ => "⚠️",
         };
-        writeln!(self.out, "## {icon} egress-audit: {} — {} violation(s), {} warning(s)\n", s.result.to_uppercase(), s.violations, s.warnings)?;
+        writeln!(
+            self.out,
+            "## {icon} egress-audit: {} — {} violation(s), {} warning(s)\n",
+            s.result.to_uppercase(),
+            s.violations,
+            s.warnings
+        )?;
         let files: Vec<String> = r.header.source.iter().map(|f| format!("`{}`", cell(&f.path))).collect();
         writeln!(
             self.out,
@@ -68,7 +74,15 @@ impl Renderer for Markdown<'_> {
             writeln!(self.out, "| verdict | name | type | class | tool |")?;
             writeln!(self.out, "|---|---|---|---|---|")?;
             for d in judged {
-                writeln!(self.out, "| {} | `{}` | {} | {} | {} |", d.verdict, cell(&d.name), d.qtype, d.class, cell(d.tool.as_deref().unwrap_or("-")))?;
+                writeln!(
+                    self.out,
+                    "| {} | `{}` | {} | {} | {} |",
+                    d.verdict,
+                    cell(&d.name),
+                    d.qtype,
+                    d.class,
+                    cell(d.tool.as_deref().unwrap_or("-"))
+                )?;
             }
             writeln!(self.out)?;
         }

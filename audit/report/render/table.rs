@@ -41,7 +41,11 @@ impl Renderer for Table<'_> {
     fn finish(&mut self, r: &Report) -> io::Result<()> {
         let mut t = grid(&["verdict", "destination", "class", "tool", "flows", "bytes", "first seen", "named by"]);
         for d in &r.destinations {
-            let named: Vec<String> = d.named_by.iter().map(|n| serde_json::to_value(n).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()).collect();
+            let named: Vec<String> = d
+                .named_by
+                .iter()
+                .map(|n| serde_json::to_value(n).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default())
+                .collect();
             t.add_row(vec![
                 verdict_cell(d.verdict).to_string(),
                 printable_str(&d.host),
