@@ -5,12 +5,14 @@ use clap::{Args, Parser, Subcommand};
 use egress_audit::catalog::{Catalog, Class};
 use egress_audit::classify::{Subject, judge};
 use egress_audit::flows::normalize_host;
+use egress_audit::live::{self, LiveConfig};
 use egress_audit::policy::Policy;
 use egress_audit::replay::{self, ReplayConfig};
 use egress_audit::report::render::{self, Format};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 const EXIT_USAGE: i32 = 2;
 
@@ -28,8 +30,85 @@ enum Command {
     /// Look up, list or check the domain catalog.
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Audit live traffic on an interface for a duration, or for the lifetime of a command it launches
+    /// (`-- COMMAND ARGS…`): the post-update egress check. Needs capture rights (root or CAP_NET_RAW).
+    Check(CheckArgs),
     /// List the shipped policy profiles.
     Profiles,
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// Interface to capture on (`any` for all).
+    #[arg(short = 'i', long = "interface", default_value = "any")]
+    iface: String,
+    /// Stop after this long (e.g. 30s, 5m, 1h); without it, stop when COMMAND exits or on Ctrl-C.
+    #[arg(long, value_parser = parse_duration)]
+    duration: Option<std::time::Duration>,
+    /// Extra BPF filter (tcpdump syntax) applied in the kernel.
+    #[arg(long)]
+    filter: Option<String>,
+    /// Also record the session as a pcap file.
+    #[arg(long, value_name = "FILE")]
+    write_pcap: Option<PathBuf>,
+    #[command(flatten)]
+    policy: PolicyArgs,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// The agent command to run under audit; its whole process tree is the agent.
+    #[arg(last = true, value_name = "COMMAND")]
+    command: Vec<String>,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let n: f64 = number.parse().map_err(|_| format!("bad duration {s:?} (e.g. 500ms, 30s, 5m, 1h)"))?;
+    let seconds = match unit {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("bad duration unit {unit:?} (use ms, s, m or h)")),
+    };
+    if !seconds.is_finite() || seconds < 0.0 {
+        return Err(format!("bad duration {s:?}"));
+    }
+    Ok(std::time::Duration::from_secs_f64(seconds))
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+fn check_command(args: CheckArgs) -> Result<i32, Fatal> {
+    let (catalog, policy) = load(&args.policy)?;
+    if args.duration.is_none() && args.command.is_empty() {
+        eprintln!(
+            "egress-audit: capturing on {} until Ctrl-C (give --duration or -- COMMAND to stop by itself)",
+            args.iface
+        );
+    }
+    // A second Ctrl-C while the report is written is ignored; the first one only ends the capture.
+    let _ = ctrlc::set_handler(|| STOP.store(true, Ordering::Relaxed));
+    let mut renderer = render::renderer(args.format, output(&args.output)?);
+    let config = LiveConfig {
+        iface: args.iface,
+        filter: args.filter,
+        duration: args.duration,
+        command: args.command,
+        write_pcap: args.write_pcap,
+        catalog,
+        policy,
+        stop: &STOP,
+    };
+    let report = live::check(&config, renderer.as_mut()).map_err(|e| Fatal(e.to_string()))?;
+    drop(renderer);
+    for n in &report.notes {
+        eprintln!("egress-audit: note: {n}");
+    }
+    Ok(report.summary.exit_code)
 }
 
 #[derive(Args)]
@@ -102,6 +181,7 @@ pub fn run() -> i32 {
             lookup_command(&host, path.as_deref(), &policy)
         }
         Command::Catalog(CatalogCommand::List { class, tool, policy }) => list_command(class, tool, &policy),
+        Command::Check(args) => check_command(args),
         Command::Profiles => profiles_command(),
     };
     match result {

@@ -11,6 +11,7 @@ pub mod classify;
 pub mod decode;
 pub mod dissect;
 pub mod flows;
+pub mod live;
 pub mod policy;
 pub mod replay;
 pub mod report;

@@ -1,12 +1,14 @@
 //! Replay: saved captures through the pipeline into a report.
 
-use crate::analyzer::Analyzer;
+use crate::analyzer::{Analyzer, InputStats};
 use crate::catalog::Catalog;
+use crate::flows::dns_log::DnsLog;
 use crate::policy::Policy;
 use crate::report::model::{Header, InputError, PolicyInfo, SourceFile, ToolInfo};
 use crate::report::render::Renderer;
 use crate::report::{Builder, Report, SCHEMA};
-use crate::source::file::read_frames;
+use crate::source::Frame;
+use crate::source::file::{FileInfo, read_frames};
 use std::io;
 use std::path::PathBuf;
 
@@ -35,6 +37,60 @@ pub fn policy_info(policy: &Policy, catalog: &Catalog) -> PolicyInfo {
     }
 }
 
+pub fn header(sources: Vec<SourceFile>, policy: &Policy, catalog: &Catalog) -> Header {
+    Header {
+        schema: SCHEMA,
+        tool: ToolInfo { name: "egress-audit", version: env!("CARGO_PKG_VERSION") },
+        source: sources,
+        policy: policy_info(policy, catalog),
+    }
+}
+
+/// Runs one source (a file, a live capture) through a fresh analyzer: `feed` pushes its frames into
+/// the callback it is given. Finished flows are judged and streamed to `out` as they end.
+pub fn analyze(
+    builder: &mut Builder<'_>,
+    out: &mut dyn Renderer,
+    name: &str,
+    index: usize,
+    analyzer: &mut Option<Analyzer>,
+    feed: &mut dyn FnMut(&mut dyn FnMut(&Frame<'_>)),
+) -> io::Result<(DnsLog, InputStats)> {
+    let mut write_error: Option<io::Error> = None;
+    let mut a = analyzer.take().unwrap_or_default();
+    let mut emit = |flow: crate::flows::Flow| {
+        let report = builder.flow(&flow, name, index);
+        if write_error.is_none() {
+            write_error = out.flow(&report).err();
+        }
+    };
+    feed(&mut |frame| a.push(frame, &mut emit));
+    let (dns, stats) = a.finish(&mut emit);
+    if let Some(e) = write_error {
+        return Err(e);
+    }
+    builder.dns(&dns, name, index);
+    Ok((dns, stats))
+}
+
+pub fn source_entry(kind: &'static str, path: String, info: FileInfo, stats: &InputStats) -> SourceFile {
+    SourceFile {
+        kind,
+        path,
+        format: info.format.to_string(),
+        linktypes: info.linktypes,
+        frames: info.frames,
+        bytes: info.bytes,
+        not_ip_frames: stats.not_ip,
+        truncated_frames: stats.truncated,
+        unsupported_linktypes: stats.unsupported_linktypes.iter().copied().collect(),
+        incomplete_fragments: stats.incomplete_fragments,
+        error: None,
+        capture: None,
+        command: None,
+    }
+}
+
 /// Replays every file (each its own session: DNS learned in one file does not name flows of
 /// another) and renders the report. Damaged input is reported in the report's `errors`, with the
 /// flows read before the damage kept.
@@ -43,50 +99,24 @@ pub fn run(cfg: &ReplayConfig, out: &mut dyn Renderer) -> io::Result<Report> {
     let mut sources = Vec::new();
     let mut errors = Vec::new();
     for (index, path) in cfg.files.iter().enumerate() {
-        let file_index = index + 1;
         let name = path.display().to_string();
-        let mut analyzer = Analyzer::new();
-        let mut write_error: Option<io::Error> = None;
-        let mut emit = |flow: crate::flows::Flow| {
-            let report = builder.flow(&flow, &name, file_index);
-            if write_error.is_none() {
-                write_error = out.flow(&report).err();
-            }
-        };
-        let read = read_frames(path, &mut |frame| analyzer.push(frame, &mut emit));
-        let (dns, stats) = analyzer.finish(&mut emit);
-        if let Some(e) = write_error {
-            return Err(e);
-        }
-        builder.dns(&dns, &name, file_index);
+        let mut read = None;
+        let (_, stats) = analyze(&mut builder, out, &name, index + 1, &mut None, &mut |push| {
+            read = Some(read_frames(path, push));
+        })?;
         let (info, error) = match read {
-            Ok(info) => (info, None),
-            Err((info, e)) => {
+            Some(Ok(info)) => (info, None),
+            Some(Err((info, e))) => {
                 errors.push(format!("{name}: {e}"));
                 (info, Some(InputError { offset: e.offset, message: e.reason }))
             }
+            None => (FileInfo::default(), None),
         };
-        sources.push(SourceFile {
-            kind: "replay",
-            path: name,
-            format: info.format.to_string(),
-            linktypes: info.linktypes,
-            frames: info.frames,
-            bytes: info.bytes,
-            not_ip_frames: stats.not_ip,
-            truncated_frames: stats.truncated,
-            unsupported_linktypes: stats.unsupported_linktypes.into_iter().collect(),
-            incomplete_fragments: stats.incomplete_fragments,
-            error,
-        });
+        let mut entry = source_entry("replay", name, info, &stats);
+        entry.error = error;
+        sources.push(entry);
     }
-    let header = Header {
-        schema: SCHEMA,
-        tool: ToolInfo { name: "egress-audit", version: env!("CARGO_PKG_VERSION") },
-        source: sources,
-        policy: policy_info(&cfg.policy, &cfg.catalog),
-    };
-    let report = builder.finish(header, errors);
+    let report = builder.finish(header(sources, &cfg.policy, &cfg.catalog), errors, Vec::new());
     out.finish(&report)?;
     Ok(report)
 }

@@ -246,7 +246,7 @@ impl<'a> Builder<'a> {
     }
 
     /// Completes the report; any input error makes the exit code 2.
-    pub fn finish(mut self, header: Header, errors: Vec<String>) -> Report {
+    pub fn finish(mut self, header: Header, errors: Vec<String>, notes: Vec<String>) -> Report {
         let mut destinations: Vec<Destination> = self
             .destinations
             .drain()
@@ -275,6 +275,6 @@ impl<'a> Builder<'a> {
         } else {
             "pass"
         };
-        Report { header, dns: self.dns, destinations, summary: self.summary, errors }
+        Report { header, dns: self.dns, destinations, summary: self.summary, errors, notes }
     }
 }

@@ -36,6 +36,28 @@ pub struct SourceFile {
     pub unsupported_linktypes: Vec<u32>,
     pub incomplete_fragments: u64,
     pub error: Option<InputError>,
+    /// Live capture only: the kernel's packet counters.
+    pub capture: Option<CaptureInfo>,
+    /// `check -- COMMAND` only: the command that was audited.
+    pub command: Option<CommandInfo>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CaptureInfo {
+    pub filter: Option<String>,
+    pub received: u64,
+    /// Packets the kernel dropped: flows in them may be missing or unnamed.
+    pub dropped: u64,
+    pub if_dropped: u64,
+    pub duration_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CommandInfo {
+    pub argv: Vec<String>,
+    pub pid: Option<u32>,
+    /// The command's exit code; null when it was killed by a signal or still ran when the audit ended.
+    pub exit_code: Option<i32>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -177,4 +199,6 @@ pub struct Report {
     pub destinations: Vec<Destination>,
     pub summary: Summary,
     pub errors: Vec<String>,
+    /// Things that limit what the report can prove, without being errors (kernel drops, …).
+    pub notes: Vec<String>,
 }

@@ -4,6 +4,7 @@
 //! one pipeline.
 
 pub mod file;
+pub mod live;
 
 /// Capture time in nanoseconds since the Unix epoch.
 pub type Nanos = i64;

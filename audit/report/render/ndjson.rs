@@ -45,6 +45,7 @@ impl Renderer for Ndjson<'_> {
             "policy": report.header.policy,
             "summary": report.summary,
             "errors": report.errors,
+            "notes": report.notes,
         });
         self.line("summary", &summary)?;
         self.out.flush()
