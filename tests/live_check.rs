@@ -1,0 +1,193 @@
+//! Live capture for real: inside a network namespace made for the test (tests/lab/lab.sh: only `lo`,
+//! a dnsmasq answering every name with 127.0.0.2, an HTTPS sink there), `egress-audit check -i lo --
+//! COMMAND` audits real curl runs. Needs root (network namespaces, capture); without it the tests
+//! say so and do nothing.
+
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+}
+
+static LAB_COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A namespace that is removed again when dropped.
+struct Lab {
+    ns: String,
+    work: PathBuf,
+}
+
+impl Lab {
+    fn up() -> Option<Lab> {
+        if !is_root() {
+            eprintln!("live tests need root (network namespaces and packet capture): skipped");
+            return None;
+        }
+        let n = LAB_COUNTER.fetch_add(1, Ordering::SeqCst);
+        let ns = format!("ea-test-{}-{n}", std::process::id());
+        let work = std::env::temp_dir().join(&ns);
+        let lab = Lab { ns, work };
+        let status = Command::new("bash").arg(lab_script()).args(["up", &lab.ns]).arg(&lab.work).status();
+        assert!(status.is_ok_and(|s| s.success()), "lab.sh up failed");
+        Some(lab)
+    }
+
+    /// Runs egress-audit inside the namespace.
+    fn egress_audit(&self, args: &[&str]) -> Output {
+        Command::new("ip")
+            .args(["netns", "exec", &self.ns, env!("CARGO_BIN_EXE_egress-audit")])
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run: {e}"))
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = Command::new("bash").arg(lab_script()).args(["down", &self.ns]).arg(&self.work).status();
+    }
+}
+
+fn lab_script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/lab/lab.sh")
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "bad JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn flow_verdicts(r: &Value) -> Vec<(String, String, String)> {
+    let mut v: Vec<_> = r["flows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| f["proto"] == "tcp")
+        .map(|f| {
+            (
+                f["host"].as_str().unwrap_or("").to_string(),
+                f["class"].as_str().unwrap_or("").to_string(),
+                f["verdict"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+const CURLS: &str = "curl -4 -sk -o /dev/null https://api.anthropic.com/v1/messages && \
+                     curl -4 -sk -o /dev/null https://statsig.anthropic.com/v1/rgstr";
+
+#[test]
+fn check_audits_a_command_and_fails_on_telemetry() {
+    let Some(lab) = Lab::up() else { return };
+    let out = lab.egress_audit(&[
+        "check",
+        "-i",
+        "lo",
+        "--profile",
+        "claude-code",
+        "--format",
+        "json",
+        "--",
+        "sh",
+        "-c",
+        CURLS,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let r = json(&out);
+    assert_eq!(
+        flow_verdicts(&r),
+        vec![
+            ("api.anthropic.com".into(), "model".into(), "allow".into()),
+            ("statsig.anthropic.com".into(), "telemetry".into(), "violation".into()),
+        ]
+    );
+    let source = &r["source"][0];
+    assert_eq!(source["kind"], "live");
+    assert_eq!(source["command"]["argv"][0], "sh");
+    assert_eq!(source["command"]["exit_code"], 0);
+    assert!(source["command"]["pid"].as_u64().is_some_and(|p| p > 1));
+    assert_eq!(source["capture"]["dropped"], 0);
+    let dns: Vec<&str> = r["dns"].as_array().into_iter().flatten().filter_map(|d| d["name"].as_str()).collect();
+    assert!(dns.contains(&"statsig.anthropic.com") && dns.contains(&"api.anthropic.com"), "{dns:?}");
+}
+
+#[test]
+fn hardened_command_passes_and_its_exit_code_is_recorded() {
+    let Some(lab) = Lab::up() else { return };
+    let cmd = "curl -4 -sk -o /dev/null https://api.anthropic.com/v1/messages; exit 3";
+    let out =
+        lab.egress_audit(&["check", "-i", "lo", "--profile", "claude-code", "--format", "json", "--", "sh", "-c", cmd]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let r = json(&out);
+    assert_eq!(flow_verdicts(&r), vec![("api.anthropic.com".into(), "model".into(), "allow".into())]);
+    assert_eq!(r["source"][0]["command"]["exit_code"], 3);
+}
+
+#[test]
+fn duration_ends_the_capture_on_time_without_traffic() {
+    let Some(lab) = Lab::up() else { return };
+    let started = Instant::now();
+    let out = lab.egress_audit(&["check", "-i", "lo", "--duration", "700ms", "--format", "json"]);
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    assert!(json(&out)["source"][0]["capture"]["duration_ms"].as_u64().is_some_and(|ms| (700..2000).contains(&ms)));
+}
+
+#[test]
+fn recorded_session_replays_to_the_same_verdicts() {
+    let Some(lab) = Lab::up() else { return };
+    let pcap = lab.work.join("session.pcap");
+    let pcap_arg = pcap.to_string_lossy().into_owned();
+    let live = lab.egress_audit(&[
+        "check",
+        "-i",
+        "lo",
+        "--profile",
+        "claude-code",
+        "--format",
+        "json",
+        "--write-pcap",
+        &pcap_arg,
+        "--",
+        "sh",
+        "-c",
+        CURLS,
+    ]);
+    let replayed = Command::new(env!("CARGO_BIN_EXE_egress-audit"))
+        .args(["replay", &pcap_arg, "--profile", "claude-code", "--format", "json"])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(replayed.status.code(), live.status.code());
+    assert_eq!(flow_verdicts(&json(&replayed)), flow_verdicts(&json(&live)));
+}
+
+#[test]
+fn missing_capture_privilege_names_the_fix() {
+    if !is_root() {
+        eprintln!("needs root to drop privileges with setpriv: skipped");
+        return;
+    }
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"])
+        .arg(env!("CARGO_BIN_EXE_egress-audit"))
+        .args(["check", "-i", "lo", "--duration", "1s"])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run setpriv: {e}"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("CAP_NET_RAW") && stderr.contains("setcap cap_net_raw,cap_net_admin+eip"), "{stderr}");
+    assert!(!stderr.contains("panicked"));
+}
