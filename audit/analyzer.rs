@@ -7,6 +7,7 @@ use crate::decode::{Decoder, link};
 use crate::dissect::dns::{Message, RData};
 use crate::flows::dns_log::{DnsLog, Seen};
 use crate::flows::dns_names::DnsNames;
+use crate::flows::owner::{Owner, OwnerLookup};
 use crate::flows::table::FlowTable;
 use crate::flows::{AppProtocol, Flow, inspect};
 use crate::source::Frame;
@@ -29,6 +30,10 @@ pub struct InputStats {
     pub dns_names_dropped: u64,
 }
 
+/// Packets of a flow during which a missing owner is looked up again: the socket may appear in the
+/// snapshot a moment after the first packet (late binding).
+const OWNER_RETRY_PACKETS: u64 = 16;
+
 #[derive(Default)]
 pub struct Analyzer {
     decoder: Decoder,
@@ -36,6 +41,7 @@ pub struct Analyzer {
     names: DnsNames,
     dns: DnsLog,
     stats: InputStats,
+    owners: Option<Box<dyn OwnerLookup>>,
 }
 
 impl Analyzer {
@@ -43,9 +49,14 @@ impl Analyzer {
         Self::default()
     }
 
+    /// An analyzer that asks `lookup` which process owns each new flow (live capture, sidecar).
+    pub fn with_owner_lookup(lookup: Box<dyn OwnerLookup>) -> Self {
+        Analyzer { owners: Some(lookup), ..Self::default() }
+    }
+
     /// Processes one frame; flows that have ended by its time are handed to `emit`.
     pub fn push(&mut self, frame: &Frame<'_>, emit: &mut dyn FnMut(Flow)) {
-        let Analyzer { decoder, table, names, dns, stats } = self;
+        let Analyzer { decoder, table, names, dns, stats, owners } = self;
         stats.frames += 1;
         if frame.data.len() < frame.orig_len as usize {
             stats.truncated += 1;
@@ -63,6 +74,16 @@ impl Analyzer {
         flow.packets[dir] += 1;
         flow.bytes[dir] += u64::from(p.ip_len);
         flow.last_seen = flow.last_seen.max(frame.ts);
+        if let Some(lookup) = owners.as_mut() {
+            let ask = match &flow.owner {
+                None => true,
+                Some(Owner::Unattributed { .. }) => flow.total_packets() <= OWNER_RETRY_PACKETS,
+                Some(Owner::Process(_)) => false,
+            };
+            if ask {
+                flow.owner = Some(lookup.lookup(flow.proto, flow.client, flow.server));
+            }
+        }
         let flow_id = flow.id;
         let mut on_dns = |m: &Message, protocol: AppProtocol| {
             let resolver = if m.is_response { p.src } else { p.dst };

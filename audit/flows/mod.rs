@@ -5,6 +5,7 @@
 
 pub mod dns_log;
 pub mod dns_names;
+pub mod owner;
 pub(crate) mod inspect;
 pub mod stream;
 pub mod table;
@@ -27,12 +28,15 @@ pub enum AppProtocol {
     Mdns,
     Llmnr,
     Ssh,
+    /// QUIC (v1, v2, draft-29) recognized by a client Initial that authenticates.
+    Quic,
 }
 
 /// What the dissectors learned about a flow.
 #[derive(Debug, Clone, Default)]
 pub struct AppInfo {
     pub protocol: Option<AppProtocol>,
+    /// The TLS ClientHello: over TCP, or from QUIC Initial CRYPTO frames when `protocol` is QUIC.
     pub hello: Option<tls::ClientHello>,
     pub requests: Vec<http::Request>,
     /// Requests seen beyond [`MAX_REQUESTS_PER_FLOW`].
@@ -61,9 +65,13 @@ pub struct Flow {
     pub app: AppInfo,
     /// Names that DNS answers seen earlier gave the server's address (most recent first).
     pub dns_names: Vec<String>,
+    /// Inspection state while the flow is not yet named: TCP stream reassembly, or on UDP the QUIC
+    /// Initial reassembly. Dropped once the flow is named or given up on.
     pub(crate) inspect: Option<Box<inspect::Inspector>>,
     pub(crate) fin: [bool; 2],
     pub(crate) reset: bool,
+    /// The process behind the flow (live capture or sidecar), if asked for.
+    pub owner: Option<owner::Owner>,
 }
 
 /// How a flow got its name, best evidence first.
@@ -72,6 +80,8 @@ pub struct Flow {
 pub enum HostSource {
     Connect,
     Sni,
+    /// The SNI of a ClientHello read from QUIC Initial packets.
+    Quic,
     Http,
     Dns,
     None,
@@ -79,13 +89,15 @@ pub enum HostSource {
 
 impl Flow {
     /// The flow's name and the evidence for it: a CONNECT target names the tunnel, then the TLS SNI,
-    /// then the HTTP Host, then DNS. Lowercased, without port or trailing dot.
+    /// then the SNI of a QUIC Initial, then the HTTP Host, then DNS. Lowercased, without port or
+    /// trailing dot.
     pub fn host(&self) -> (Option<String>, HostSource) {
         if let Some(t) = &self.app.connect_target {
             return (Some(normalize_host(t)), HostSource::Connect);
         }
         if let Some(sni) = self.app.hello.as_ref().and_then(|h| h.sni.as_ref()).filter(|s| !s.is_empty()) {
-            return (Some(normalize_host(sni)), HostSource::Sni);
+            let source = if self.app.protocol == Some(AppProtocol::Quic) { HostSource::Quic } else { HostSource::Sni };
+            return (Some(normalize_host(sni)), source);
         }
         if let Some(h) = self.app.requests.iter().find_map(|r| r.host.as_ref()).filter(|h| !h.is_empty()) {
             return (Some(normalize_host(h)), HostSource::Http);

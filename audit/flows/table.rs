@@ -63,7 +63,7 @@ impl FlowTable {
         if !due && self.flows.len() < MAX_ACTIVE {
             return;
         }
-        self.next_sweep = Some(now + SWEEP_EVERY);
+        self.next_sweep = Some(now.saturating_add(SWEEP_EVERY));
         let ended: Vec<Key> = self.flows.iter().filter(|(_, f)| is_over(f, now)).map(|(k, _)| *k).collect();
         self.emit_keys(ended, emit);
         if self.flows.len() >= MAX_ACTIVE {
@@ -139,5 +139,6 @@ fn new_flow(id: u64, p: &Packet<'_>, ts: Nanos, frame: u64, names: &DnsNames) ->
         inspect: (p.proto == 6).then(|| Inspector::for_tcp(client.port(), server.port())),
         fin: [false; 2],
         reset: false,
+        owner: None,
     }
 }

@@ -6,8 +6,10 @@ use super::time::rfc3339;
 use crate::catalog::{Catalog, Class};
 use crate::classify::{Judgement, Subject, judge};
 use crate::flows::dns_log::DnsLog;
+use crate::flows::owner::{Owner, ProcessOwner};
 use crate::flows::{AppProtocol, Flow, HostSource, normalize_host};
 use crate::policy::{Policy, Verdict};
+use crate::text::printable_str;
 use rustc_hash::FxHashMap;
 use std::collections::BTreeSet;
 
@@ -26,6 +28,21 @@ struct DestinationAgg {
     bytes: u64,
     first_seen: i64,
     named_by: BTreeSet<HostSource>,
+    processes: BTreeSet<String>,
+}
+
+/// Process labels kept per destination row.
+const MAX_PROCESSES_PER_DESTINATION: usize = 8;
+
+fn process_label(p: &ProcessOwner) -> String {
+    let mut label = format!("{}[{}]", p.name, p.pid);
+    if let Some(agent) = &p.agent {
+        match p.agent_pid {
+            Some(root) if root != p.pid => label.push_str(&format!(" (agent {agent}, pid {root})")),
+            _ => label.push_str(&format!(" (agent {agent})")),
+        }
+    }
+    printable_str(&label)
 }
 
 pub struct Builder<'a> {
@@ -66,6 +83,7 @@ impl<'a> Builder<'a> {
                 by_verdict: Default::default(),
                 named_by: Default::default(),
                 destinations_folded: 0,
+                attribution: None,
             },
             dns: Vec::new(),
         }
@@ -141,7 +159,7 @@ impl<'a> Builder<'a> {
             bytes_in: f.bytes[1],
             first_seen: rfc3339(f.first_seen),
             last_seen: rfc3339(f.last_seen),
-            process: None,
+            process: f.owner.clone(),
         };
         self.count_flow(&report, f, host.unwrap_or_else(|| f.server.ip().to_string()));
         report
@@ -163,6 +181,15 @@ impl<'a> Builder<'a> {
         let named = s.named_by.entry(r.host_source).or_default();
         named.flows += 1;
         named.bytes += r.bytes;
+        if let Some(owner) = &f.owner {
+            let coverage = s.attribution.get_or_insert_with(Default::default);
+            let counts = match owner {
+                Owner::Process(_) => &mut coverage.attributed,
+                Owner::Unattributed { reason } => coverage.unattributed.entry(reason.clone()).or_default(),
+            };
+            counts.flows += 1;
+            counts.bytes += r.bytes;
+        }
         let key = if self.destinations.len() >= MAX_DESTINATIONS && !self.destinations.contains_key(&destination) {
             self.folded += 1;
             FOLDED.to_string()
@@ -179,7 +206,13 @@ impl<'a> Builder<'a> {
             bytes: 0,
             first_seen: f.first_seen,
             named_by: BTreeSet::new(),
+            processes: BTreeSet::new(),
         });
+        if let Some(p) = f.owner.as_ref().and_then(Owner::process)
+            && d.processes.len() < MAX_PROCESSES_PER_DESTINATION
+        {
+            d.processes.insert(process_label(p));
+        }
         if r.verdict > d.verdict {
             d.verdict = r.verdict;
             d.class = r.class;
@@ -261,6 +294,7 @@ impl<'a> Builder<'a> {
                 bytes: d.bytes,
                 first_seen: rfc3339(d.first_seen),
                 named_by: d.named_by.into_iter().collect(),
+                processes: d.processes.into_iter().collect(),
             })
             .collect();
         // Violations first, then warnings; within a verdict the most traffic first.

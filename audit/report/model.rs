@@ -2,6 +2,7 @@
 //! by [`SCHEMA`] and described by `reports/egress-audit-report.v1.schema.json`.
 
 use crate::catalog::Class;
+use crate::flows::owner::Owner;
 use crate::flows::{AppProtocol, HostSource};
 use crate::policy::Verdict;
 use serde::Serialize;
@@ -116,8 +117,8 @@ pub struct FlowReport {
     pub bytes_in: u64,
     pub first_seen: String,
     pub last_seen: String,
-    /// Process attribution; null in replay.
-    pub process: Option<serde_json::Value>,
+    /// Process attribution: live capture, or replay with a recorded sockets sidecar; null otherwise.
+    pub process: Option<Owner>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -164,6 +165,8 @@ pub struct Destination {
     pub bytes: u64,
     pub first_seen: String,
     pub named_by: Vec<HostSource>,
+    /// Processes behind the flows (`curl[4242] (agent command, pid 4240)`), when attributed.
+    pub processes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -188,6 +191,15 @@ pub struct Summary {
     /// Flows by how they were named: the share of traffic the audit could verify.
     pub named_by: BTreeMap<HostSource, Counts>,
     pub destinations_folded: u64,
+    /// Attribution coverage (live capture or replay with a sidecar); null when nothing was attributed.
+    pub attribution: Option<AttributionCoverage>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AttributionCoverage {
+    pub attributed: Counts,
+    /// Flows without a process, by reason.
+    pub unattributed: BTreeMap<String, Counts>,
 }
 
 /// Everything but the flows, which are streamed as they end.

@@ -86,6 +86,9 @@ impl Renderer for Markdown<'_> {
             }
             writeln!(self.out)?;
         }
+        for n in &r.notes {
+            writeln!(self.out, "> **note:** {}", cell(n))?;
+        }
         for e in &r.errors {
             writeln!(self.out, "> **input error:** {}", cell(e))?;
         }

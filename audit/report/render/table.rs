@@ -39,14 +39,19 @@ impl Renderer for Table<'_> {
     }
 
     fn finish(&mut self, r: &Report) -> io::Result<()> {
-        let mut t = grid(&["verdict", "destination", "class", "tool", "flows", "bytes", "first seen", "named by"]);
+        let with_processes = r.destinations.iter().any(|d| !d.processes.is_empty());
+        let mut header = vec!["verdict", "destination", "class", "tool", "flows", "bytes", "first seen", "named by"];
+        if with_processes {
+            header.push("process");
+        }
+        let mut t = grid(&header);
         for d in &r.destinations {
             let named: Vec<String> = d
                 .named_by
                 .iter()
                 .map(|n| serde_json::to_value(n).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default())
                 .collect();
-            t.add_row(vec![
+            let mut row = vec![
                 verdict_cell(d.verdict).to_string(),
                 printable_str(&d.host),
                 d.class.to_string(),
@@ -55,7 +60,11 @@ impl Renderer for Table<'_> {
                 human_bytes(d.bytes),
                 d.first_seen.get(..19).unwrap_or(&d.first_seen).replace('T', " "),
                 named.join(","),
-            ]);
+            ];
+            if with_processes {
+                row.push(d.processes.join("\n"));
+            }
+            t.add_row(row);
         }
         writeln!(self.out, "{t}")?;
         let judged: Vec<_> = r.dns.iter().filter(|d| d.verdict != Verdict::Allow).collect();
@@ -86,6 +95,20 @@ impl Renderer for Table<'_> {
             s.dns_questions,
             printable_str(&r.header.policy.name),
         )?;
+        if let Some(a) = &s.attribution {
+            let missing: u64 = a.unattributed.values().map(|c| c.flows).sum();
+            let reasons: Vec<String> = a.unattributed.iter().map(|(k, c)| format!("{k}: {}", c.flows)).collect();
+            writeln!(
+                self.out,
+                "attribution: {} of {} flows have a process{}",
+                a.attributed.flows,
+                a.attributed.flows + missing,
+                if reasons.is_empty() { String::new() } else { format!(" (without: {})", reasons.join(", ")) }
+            )?;
+        }
+        for n in &r.notes {
+            writeln!(self.out, "note: {}", printable_str(n))?;
+        }
         for e in &r.errors {
             writeln!(self.out, "error: {}", printable_str(e))?;
         }
