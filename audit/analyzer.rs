@@ -17,6 +17,8 @@ use std::collections::BTreeSet;
 #[derive(Debug, Clone, Default)]
 pub struct InputStats {
     pub frames: u64,
+    /// Captured bytes of all frames.
+    pub bytes: u64,
     /// Frames that carried no IP we could read (ARP, LLC, unsupported link types, damaged headers).
     pub not_ip: u64,
     /// Frames cut short by the capture's snaplen.
@@ -58,6 +60,7 @@ impl Analyzer {
     pub fn push(&mut self, frame: &Frame<'_>, emit: &mut dyn FnMut(Flow)) {
         let Analyzer { decoder, table, names, dns, stats, owners } = self;
         stats.frames += 1;
+        stats.bytes += frame.data.len() as u64;
         if frame.data.len() < frame.orig_len as usize {
             stats.truncated += 1;
         }
@@ -105,6 +108,11 @@ impl Analyzer {
             (17, _) => inspect::udp_datagram(flow, p.payload, &mut on_dns),
             _ => {}
         }
+    }
+
+    /// Flows still in progress, for live views.
+    pub fn active_flows(&self) -> impl Iterator<Item = &Flow> {
+        self.table.flows()
     }
 
     /// Ends the input: every remaining flow goes to `emit`; returns the DNS log and input counters.

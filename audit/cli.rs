@@ -33,8 +33,46 @@ enum Command {
     /// Audit live traffic on an interface for a duration, or for the lifetime of a command it launches
     /// (`-- COMMAND ARGS…`): the post-update egress check. Needs capture rights (root or CAP_NET_RAW).
     Check(CheckArgs),
+    /// A live table of which process talks to which host and what the policy says (q or Ctrl-C quits).
+    Watch(WatchArgs),
     /// List the shipped policy profiles.
     Profiles,
+}
+
+#[derive(Args)]
+struct WatchArgs {
+    /// Interface to capture on (`any` for all).
+    #[arg(short = 'i', long = "interface", default_value = "any")]
+    iface: String,
+    /// Show only this agent's rows (agent catalog id, e.g. claude-code).
+    #[arg(long)]
+    agent: Option<String>,
+    /// Extra BPF filter (tcpdump syntax) applied in the kernel.
+    #[arg(long)]
+    filter: Option<String>,
+    #[command(flatten)]
+    policy: PolicyArgs,
+}
+
+fn watch_command(args: WatchArgs) -> Result<i32, Fatal> {
+    use std::io::IsTerminal;
+    let (catalog, policy) = load(&args.policy)?;
+    let _ = ctrlc::set_handler(|| STOP.store(true, Ordering::Relaxed));
+    let tty = io::stdout().is_terminal() && io::stdin().is_terminal();
+    let config = egress_audit::watch::WatchConfig {
+        iface: args.iface,
+        filter: args.filter,
+        catalog,
+        policy,
+        agent: args.agent,
+        stop: &STOP,
+        owners: None,
+    };
+    let mut screen = io::stdout();
+    let mut summary = render::renderer(Format::Table, Box::new(io::stdout()));
+    let report =
+        egress_audit::watch::watch(config, tty, &mut screen, summary.as_mut()).map_err(|e| Fatal(e.to_string()))?;
+    Ok(report.summary.exit_code)
 }
 
 #[derive(Args)]
@@ -182,6 +220,7 @@ pub fn run() -> i32 {
         }
         Command::Catalog(CatalogCommand::List { class, tool, policy }) => list_command(class, tool, &policy),
         Command::Check(args) => check_command(args),
+        Command::Watch(args) => watch_command(args),
         Command::Profiles => profiles_command(),
     };
     match result {

@@ -9,7 +9,7 @@ use crate::report::model::{CaptureInfo, CommandInfo};
 use crate::report::render::Renderer;
 use crate::report::{Builder, Report};
 use crate::source::file::FileInfo;
-use crate::source::live::{LiveCapture, LiveError};
+use crate::source::live::{CaptureStats, LiveCapture, LiveError};
 use std::io;
 use std::path::PathBuf;
 use std::process::{Child, Command};
@@ -47,6 +47,17 @@ impl std::fmt::Display for LiveAuditError {
             LiveAuditError::Output(e) => write!(f, "cannot write the report: {e}"),
         }
     }
+}
+
+/// What kernel drops mean for the report.
+pub fn drop_notes(kernel: &CaptureStats) -> Vec<String> {
+    if kernel.dropped + kernel.if_dropped == 0 {
+        return Vec::new();
+    }
+    vec![format!(
+        "the kernel dropped {} packets ({} by the interface): flows in them may be missing or unnamed",
+        kernel.dropped, kernel.if_dropped
+    )]
 }
 
 fn launch(argv: &[String]) -> Result<Child, LiveAuditError> {
@@ -91,20 +102,15 @@ pub fn check(cfg: &LiveConfig<'_>, out: &mut dyn Renderer) -> Result<Report, Liv
         return Err(LiveAuditError::Capture(e));
     }
     let kernel = capture.stats().unwrap_or_default();
-    let mut notes = Vec::new();
-    if kernel.dropped + kernel.if_dropped > 0 {
-        notes.push(format!(
-            "the kernel dropped {} packets ({} by the interface): flows in them may be missing or unnamed",
-            kernel.dropped, kernel.if_dropped
-        ));
-    }
+    let mut notes = drop_notes(&kernel);
     if let Some(c) = child.as_mut()
         && exit_code.is_none()
         && exited_at.is_none()
     {
         notes.push(format!("the audited command (pid {}) was still running when the audit ended", c.id()));
     }
-    let info = FileInfo { format: "live", linktypes: vec![capture.linktype()], frames: stats.frames, bytes: 0 };
+    let info =
+        FileInfo { format: "live", linktypes: vec![capture.linktype()], frames: stats.frames, bytes: stats.bytes };
     let mut entry = source_entry("live", name, info, &stats);
     entry.capture = Some(CaptureInfo {
         filter: cfg.filter.clone(),

@@ -191,3 +191,80 @@ fn missing_capture_privilege_names_the_fix() {
     assert!(stderr.contains("CAP_NET_RAW") && stderr.contains("setcap cap_net_raw,cap_net_admin+eip"), "{stderr}");
     assert!(!stderr.contains("panicked"));
 }
+
+fn tmux(args: &[&str]) -> String {
+    let out = Command::new("tmux").args(args).output().unwrap_or_else(|e| panic!("tmux: {e}"));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn curl_in(lab: &Lab, url: &str) {
+    let status =
+        Command::new("ip").args(["netns", "exec", &lab.ns, "curl", "-4", "-sk", "-o", "/dev/null", url]).status();
+    assert!(status.is_ok_and(|s| s.success()), "curl {url} failed");
+}
+
+#[test]
+fn watch_draws_a_live_table_in_a_terminal_and_quits_on_q() {
+    let Some(lab) = Lab::up() else { return };
+    let session = lab.ns.clone();
+    let code_file = lab.work.join("watch.exit");
+    // The pane outlives watch (sleep) so its last screen can be read; the exit code goes to a file.
+    let command = format!(
+        "ip netns exec {} {} watch -i lo --profile claude-code; echo $? > {}; sleep 60",
+        lab.ns,
+        env!("CARGO_BIN_EXE_egress-audit"),
+        code_file.display()
+    );
+    tmux(&["new-session", "-d", "-s", &session, "-x", "200", "-y", "50", &command]);
+    std::thread::sleep(Duration::from_millis(800));
+    curl_in(&lab, "https://statsig.anthropic.com/v1/rgstr");
+    curl_in(&lab, "https://api.anthropic.com/v1/messages");
+    std::thread::sleep(Duration::from_millis(2500));
+    let screen = tmux(&["capture-pane", "-p", "-t", &session]);
+    tmux(&["send-keys", "-t", &session, "q"]);
+    let mut code = String::new();
+    for _ in 0..50 {
+        std::thread::sleep(Duration::from_millis(100));
+        code = std::fs::read_to_string(&code_file).unwrap_or_default();
+        if !code.is_empty() {
+            break;
+        }
+    }
+    let after = tmux(&["capture-pane", "-p", "-t", &session]);
+    tmux(&["kill-session", "-t", &session]);
+    assert!(screen.contains("statsig.anthropic.com") && screen.contains("violation"), "screen:\n{screen}");
+    assert!(screen.contains("api.anthropic.com") && screen.contains("q or Ctrl-C to quit"), "screen:\n{screen}");
+    assert_eq!(code.trim(), "1", "watch did not quit on q with exit 1; screen:\n{after}");
+    assert!(after.contains("FAIL: "), "summary missing:\n{after}");
+}
+
+#[test]
+fn watch_writes_plain_lines_to_a_pipe_and_stops_on_sigint() {
+    let Some(lab) = Lab::up() else { return };
+    let child = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.ns,
+            env!("CARGO_BIN_EXE_egress-audit"),
+            "watch",
+            "-i",
+            "lo",
+            "--profile",
+            "claude-code",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    std::thread::sleep(Duration::from_millis(800));
+    curl_in(&lab, "https://statsig.anthropic.com/v1/rgstr");
+    std::thread::sleep(Duration::from_millis(1800));
+    let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains('\x1b'), "escape sequences on a pipe:\n{text}");
+    assert!(text.lines().any(|l| l.contains("VIOLATION host=statsig.anthropic.com class=telemetry")), "{text}");
+    assert!(text.contains("FAIL: "), "{text}");
+    assert_eq!(out.status.code(), Some(1));
+}

@@ -90,6 +90,10 @@ impl FlowTable {
         self.emit_keys(keys, emit);
     }
 
+    pub fn flows(&self) -> impl Iterator<Item = &Flow> {
+        self.flows.values()
+    }
+
     pub fn active(&self) -> usize {
         self.flows.len()
     }

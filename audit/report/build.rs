@@ -91,6 +91,14 @@ impl<'a> Builder<'a> {
 
     /// Judges one finished flow and returns its report line.
     pub fn flow(&mut self, f: &Flow, file: &str, file_index: usize) -> FlowReport {
+        let report = self.judge_flow(f, file, file_index);
+        let destination = report.host.clone().unwrap_or_else(|| f.server.ip().to_string());
+        self.count_flow(&report, f, destination);
+        report
+    }
+
+    /// Judges a flow without counting it (for a live view of flows still in progress).
+    pub fn judge_flow(&self, f: &Flow, file: &str, file_index: usize) -> FlowReport {
         let (host, host_source) = f.host();
         let subject = Subject { host: host.as_deref(), path: None, server: Some(f.server) };
         let mut j = match f.app.protocol {
@@ -132,7 +140,7 @@ impl<'a> Builder<'a> {
             });
         }
         let hello = f.app.hello.as_ref();
-        let report = FlowReport {
+        FlowReport {
             id: format!("F{file_index}.{}", f.id),
             file: file.to_string(),
             first_frame: f.first_frame,
@@ -160,9 +168,7 @@ impl<'a> Builder<'a> {
             first_seen: rfc3339(f.first_seen),
             last_seen: rfc3339(f.last_seen),
             process: f.owner.clone(),
-        };
-        self.count_flow(&report, f, host.unwrap_or_else(|| f.server.ip().to_string()));
-        report
+        }
     }
 
     fn count_flow(&mut self, r: &FlowReport, f: &Flow, destination: String) {

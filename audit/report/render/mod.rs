@@ -33,7 +33,7 @@ pub fn renderer<'w>(format: Format, out: Box<dyn Write + 'w>) -> Box<dyn Rendere
 }
 
 /// Human-readable byte counts for the table and markdown.
-pub(crate) fn human_bytes(n: u64) -> String {
+pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
     let mut v = n as f64;
     let mut unit = 0;
