@@ -11,6 +11,9 @@ use std::net::IpAddr;
 const MAX_PENDING: usize = 1024;
 /// Largest reassembled payload an IP header can describe.
 const MAX_DATAGRAM: usize = 65_535;
+/// Fragments accepted per datagram: a 64 KiB datagram in 8-byte fragments would need 8,192, real
+/// ones use a handful; past this the datagram is abandoned rather than sorted again and again.
+const MAX_FRAGMENTS: usize = 256;
 /// Linux's default ipfrag_time.
 const EXPIRY: Nanos = 30_000_000_000;
 
@@ -67,6 +70,11 @@ impl Defragmenter {
         }
         entry.buf[f.offset..end].copy_from_slice(f.data);
         entry.ranges.push((f.offset, end));
+        if entry.ranges.len() > MAX_FRAGMENTS {
+            self.pending.remove(&key);
+            self.abandoned += 1;
+            return None;
+        }
         if !f.more {
             entry.total = Some(end);
         }

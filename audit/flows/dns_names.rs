@@ -45,21 +45,21 @@ impl DnsNames {
         let validity = (Nanos::from(ttl) * SECOND).max(MIN_VALIDITY) + GRACE;
         let bindings = self.by_address.entry(address).or_default();
         if let Some(b) = bindings.iter_mut().find(|b| b.name == name) {
-            b.until = b.until.max(ts + validity);
+            b.until = b.until.max(ts.saturating_add(validity));
             b.from = b.from.min(ts);
             return;
         }
         if bindings.len() >= NAMES_PER_ADDRESS {
             bindings.remove(0);
         }
-        bindings.push(Binding { name: name.to_string(), from: ts, until: ts + validity });
+        bindings.push(Binding { name: name.to_string(), from: ts, until: ts.saturating_add(validity) });
     }
 
     /// Names valid for `address` at `ts`, most recently learned first.
     pub fn names_at(&self, address: IpAddr, ts: Nanos) -> Vec<String> {
         let Some(bindings) = self.by_address.get(&address) else { return Vec::new() };
         let mut valid: Vec<&Binding> =
-            bindings.iter().filter(|b| b.from - CLOCK_SLACK <= ts && ts <= b.until).collect();
+            bindings.iter().filter(|b| b.from.saturating_sub(CLOCK_SLACK) <= ts && ts <= b.until).collect();
         valid.sort_by_key(|b| std::cmp::Reverse(b.from));
         valid.into_iter().map(|b| b.name.clone()).collect()
     }

@@ -168,7 +168,7 @@ fn read_ng<R: Read>(
                             }
                             interfaces.push(Interface {
                                 linktype,
-                                ticks_per_second: idb.ts_resolution().unwrap_or(1_000_000).max(1),
+                                ticks_per_second: ticks_per_second(idb.if_tsresol),
                                 offset_seconds: idb.if_tsoffset,
                             });
                         }
@@ -225,6 +225,17 @@ fn deliver_ng(
     });
 }
 
+/// `if_tsresol` (pcapng §4.2): 10^-n seconds, or 2^-n when the high bit is set. Computed here because
+/// pcap-parser 0.17 rejects every binary resolution.
+fn ticks_per_second(tsresol: u8) -> u64 {
+    let n = u32::from(tsresol & 0x7f);
+    if tsresol & 0x80 != 0 {
+        1u64.checked_shl(n).unwrap_or(1_000_000)
+    } else {
+        10u64.checked_pow(n).unwrap_or(1_000_000)
+    }
+}
+
 fn ticks_to_nanos(ticks: u64, ticks_per_second: u64, offset_seconds: i64) -> Nanos {
     let secs = ticks / ticks_per_second;
     let rem = ticks % ticks_per_second;
@@ -241,5 +252,9 @@ mod tests {
         assert_eq!(ticks_to_nanos(1_500_000, 1_000_000, 0), 1_500_000_000);
         assert_eq!(ticks_to_nanos(1_500_000_000, 1_000_000_000, 0), 1_500_000_000);
         assert_eq!(ticks_to_nanos(3, 2, 10), 11_500_000_000);
+        assert_eq!(ticks_per_second(6), 1_000_000);
+        assert_eq!(ticks_per_second(9), 1_000_000_000);
+        assert_eq!(ticks_per_second(0x80 | 20), 1 << 20);
+        assert_eq!(ticks_per_second(0x80 | 99), 1_000_000);
     }
 }
