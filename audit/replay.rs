@@ -46,6 +46,9 @@ pub fn header(sources: Vec<SourceFile>, policy: &Policy, catalog: &Catalog) -> H
     }
 }
 
+/// Something that pushes a source's frames, in order, into the callback it is given.
+pub type Feed<'f> = dyn FnMut(&mut dyn FnMut(&Frame<'_>)) + 'f;
+
 /// Runs one source (a file, a live capture) through a fresh analyzer: `feed` pushes its frames into
 /// the callback it is given. Finished flows are judged and streamed to `out` as they end.
 pub fn analyze(
@@ -54,7 +57,7 @@ pub fn analyze(
     name: &str,
     index: usize,
     analyzer: &mut Option<Analyzer>,
-    feed: &mut dyn FnMut(&mut dyn FnMut(&Frame<'_>)),
+    feed: &mut Feed<'_>,
 ) -> io::Result<(DnsLog, InputStats)> {
     let mut write_error: Option<io::Error> = None;
     let mut a = analyzer.take().unwrap_or_default();

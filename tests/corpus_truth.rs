@@ -1,9 +1,11 @@
 //! The extractor agrees with tshark's ground truth on every public capture in ../shared/corpus.
 //!
-//! For each capture, the DNS query names, DNS answers (A/AAAA/CNAME), TLS SNIs and HTTP Host values
-//! we extract must equal `truth/<file>.json`. Where we knowingly differ, `KNOWN_DIFFERENCES` says
-//! exactly what differs and why we are right; a difference that is not listed fails the test, and a
-//! listed one that no longer occurs fails it too (so the list cannot rot).
+//! For each capture, the DNS query names, DNS answers (A/AAAA/CNAME), TLS SNIs, QUIC SNIs (from
+//! decrypted client Initials, over UDP) and HTTP Host values we extract must equal
+//! `truth/<file>.json`. Where we knowingly differ, `KNOWN_DIFFERENCES` says exactly what differs and
+//! why we are right; a difference that is not listed fails the test, and a listed one that no longer
+//! occurs fails it too (so the list cannot rot). Google QUIC's `gquic_sni` (Q046 CHLO tags, no TLS)
+//! is not compared: gQUIC is out of scope.
 
 use egress_audit::analyzer::Analyzer;
 use egress_audit::flows::AppProtocol;
@@ -22,6 +24,7 @@ struct Extracted {
     dns_queries: BTreeSet<String>,
     dns_answers: BTreeSet<(String, String, String)>,
     tls_sni: BTreeSet<String>,
+    quic_sni: BTreeSet<String>,
     http_host: BTreeSet<String>,
 }
 
@@ -45,10 +48,12 @@ fn extract(path: &Path) -> Extracted {
         }
     }
     for f in &flows {
-        if let Some(sni) = f.app.hello.as_ref().and_then(|h| h.sni.clone())
-            && f.proto == 6
-        {
-            out.tls_sni.insert(sni);
+        if let Some(sni) = f.app.hello.as_ref().and_then(|h| h.sni.clone()) {
+            if f.proto == 6 {
+                out.tls_sni.insert(sni);
+            } else if f.proto == 17 && f.app.protocol == Some(AppProtocol::Quic) {
+                out.quic_sni.insert(sni);
+            }
         }
         for r in &f.app.requests {
             if let Some(h) = &r.host {
@@ -144,6 +149,7 @@ fn every_corpus_capture_matches_tshark() {
     };
     let mut failures = Vec::new();
     let mut tolerated = Tolerated::default();
+    let (mut quic_files_agreeing, mut quic_snis_agreeing) = (0, 0);
     let mut files: Vec<_> =
         std::fs::read_dir(dir.join("pcaps")).into_iter().flatten().flatten().map(|e| e.path()).collect();
     files.sort();
@@ -155,10 +161,16 @@ fn every_corpus_capture_matches_tshark() {
         )
         .unwrap_or(Value::Null);
         let ours = extract(&path);
+        let truth_quic = truth_set(&truth, "quic_sni");
+        if !truth_quic.is_empty() && ours.quic_sni == truth_quic {
+            quic_files_agreeing += 1;
+            quic_snis_agreeing += truth_quic.len();
+        }
         let checks = [
             ("dns_queries", diff(&name, &ours.dns_queries, &truth_set(&truth, "dns_queries"), &mut tolerated)),
             ("dns_answers", diff(&name, &ours.dns_answers, &truth_answers(&truth), &mut tolerated)),
             ("tls_sni", diff(&name, &ours.tls_sni, &truth_set(&truth, "tls_sni"), &mut tolerated)),
+            ("quic_sni", diff(&name, &ours.quic_sni, &truth_quic, &mut tolerated)),
             ("http_host", diff(&name, &ours.http_host, &truth_set(&truth, "http_host"), &mut tolerated)),
         ];
         for (what, d) in checks {
@@ -168,6 +180,9 @@ fn every_corpus_capture_matches_tshark() {
         }
     }
     assert!(failures.is_empty(), "{} differences:\n{}", failures.len(), failures.join("\n"));
+    // QUIC: every capture with a QUIC SNI in the truth agrees (v1, v2, draft-28, Retry, 0-RTT,
+    // shuffled CRYPTO frames, port 4433), 61 names in all (58 distinct across files).
+    assert_eq!((quic_files_agreeing, quic_snis_agreeing), (12, 61), "captures and names with QUIC SNIs that agree");
     // The tolerated differences must still exist, or the rules above are stale.
     assert!(tolerated.placeholders >= 5, "placeholder rule applied {} times", tolerated.placeholders);
     assert!(tolerated.escapes >= 10, "escape rule applied {} times", tolerated.escapes);

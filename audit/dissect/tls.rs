@@ -107,6 +107,17 @@ pub fn client_hello(stream: &[u8]) -> Progress {
     }
 }
 
+/// Reads a ClientHello from raw handshake-layer bytes, without TLS record headers: QUIC carries the
+/// handshake in CRYPTO frames (RFC 9001 §4). `NeedMore` until the declared message length is there.
+pub fn client_hello_in_handshake(handshake: &[u8]) -> Progress {
+    if let [HANDSHAKE_CLIENT_HELLO, a, b, c, ..] = *handshake
+        && (usize::from(a) << 16 | usize::from(b) << 8 | usize::from(c)) > MAX_HELLO
+    {
+        return Progress::NotAHello;
+    }
+    hello_in(handshake).unwrap_or(Progress::NeedMore)
+}
+
 /// A complete hello inside `handshake`, if there is one yet.
 fn hello_in(handshake: &[u8]) -> Option<Progress> {
     if handshake.len() < 4 {

@@ -1,11 +1,12 @@
 //! Per-flow application inspection: decides by content what a TCP stream carries and feeds it to
-//! the right dissector until the flow is named, then lets go of its buffers.
+//! the right dissector until the flow is named, then lets go of its buffers. On UDP: DNS, and QUIC
+//! client Initials reassembled into a ClientHello.
 
 use super::stream::Stream;
 use super::{AppInfo, AppProtocol, Flow, MAX_REQUESTS_PER_FLOW};
 use crate::decode::TcpMeta;
 use crate::dissect::dns::{self, Message};
-use crate::dissect::{http, tls};
+use crate::dissect::{http, quic, tls};
 
 /// Client bytes buffered while looking for a hello or a request head.
 const CLIENT_LIMIT: usize = tls::MAX_HELLO + 8 * 1024;
@@ -33,6 +34,8 @@ pub(crate) struct Inspector {
     server: Option<Stream>,
     state: State,
     scanned: u32,
+    /// UDP only: the flow's QUIC Initial reassembly (the TCP fields above stay empty).
+    quic: Option<Box<quic::Assembler>>,
 }
 
 impl Inspector {
@@ -43,6 +46,17 @@ impl Inspector {
             server: dns.then(|| Stream::new(DNS_TCP_LIMIT)),
             state: if dns { State::DnsTcp } else { State::Detect },
             scanned: 0,
+            quic: None,
+        })
+    }
+
+    fn for_quic() -> Box<Inspector> {
+        Box::new(Inspector {
+            client: Stream::new(0),
+            server: None,
+            state: State::Scan,
+            scanned: 0,
+            quic: Some(Box::new(quic::Assembler::new())),
         })
     }
 }
@@ -229,8 +243,12 @@ fn speaks_dns_lookalike(flow: &Flow) -> bool {
     flow.client.port() == 137 || flow.server.port() == 137
 }
 
-/// Looks at a UDP datagram: DNS (by port, or by shape on the first packets of a flow).
+/// Looks at a UDP datagram: QUIC (a client Initial of a known version, on any port), then DNS (by
+/// port, or by shape on the first packets of a flow).
 pub(crate) fn udp_datagram(flow: &mut Flow, payload: &[u8], on_dns: &mut dyn FnMut(&Message, AppProtocol)) {
+    if quic_datagram(flow, payload) {
+        return;
+    }
     let protocol = match flow.app.protocol {
         Some(p @ (AppProtocol::Dns | AppProtocol::Mdns | AppProtocol::Llmnr)) => Some(p),
         Some(_) => None,
@@ -244,4 +262,40 @@ pub(crate) fn udp_datagram(flow: &mut Flow, payload: &[u8], on_dns: &mut dyn FnM
         flow.app.protocol = Some(protocol);
         on_dns(&m, protocol);
     }
+}
+
+/// Packets into a UDP flow after which a first QUIC Initial no longer starts reassembly: bounds the
+/// work a flow of Initial-looking garbage can cause once an assembler has given up.
+const QUIC_START_WITHIN: u64 = quic::MAX_DATAGRAMS as u64;
+
+/// QUIC: reassembles the client's Initial CRYPTO frames into its ClientHello. Only a flow not named
+/// otherwise starts it, on a long-header Initial of a known version, on any port but DNS's. The
+/// client is the side whose Initials authenticate under the client Initial keys, whatever the flow
+/// table guessed. True when the datagram was QUIC's.
+fn quic_datagram(flow: &mut Flow, payload: &[u8]) -> bool {
+    let assembling = flow.inspect.as_ref().is_some_and(|i| i.quic.is_some());
+    if !assembling {
+        let start = flow.app.protocol.is_none()
+            && flow.total_packets() <= QUIC_START_WITHIN
+            && dns_by_port(flow.client.port(), flow.server.port()).is_none()
+            && quic::starts_with_initial(payload);
+        if !start {
+            return flow.app.protocol == Some(AppProtocol::Quic);
+        }
+        flow.inspect = Some(Inspector::for_quic());
+    }
+    let Some(assembler) = flow.inspect.as_mut().and_then(|i| i.quic.as_mut()) else { return false };
+    let progress = assembler.datagram(payload);
+    if assembler.authenticated() {
+        flow.app.protocol = Some(AppProtocol::Quic);
+    }
+    match progress {
+        quic::Progress::NeedMore => {}
+        quic::Progress::Hello(hello) => {
+            flow.app.hello.get_or_insert(hello);
+            flow.inspect = None;
+        }
+        quic::Progress::GiveUp => flow.inspect = None,
+    }
+    true
 }

@@ -5,8 +5,8 @@
 
 pub mod dns_log;
 pub mod dns_names;
-pub mod owner;
 pub(crate) mod inspect;
+pub mod owner;
 pub mod stream;
 pub mod table;
 
@@ -28,7 +28,7 @@ pub enum AppProtocol {
     Mdns,
     Llmnr,
     Ssh,
-    /// QUIC (v1, v2, draft-29) recognized by a client Initial that authenticates.
+    /// QUIC (versions 1 and 2, drafts 23 to 32): a client Initial authenticated under its public keys.
     Quic,
 }
 
