@@ -28,6 +28,8 @@ pub struct InputStats {
     pub incomplete_fragments: u64,
     /// Flows ended before their time because the flow table was full.
     pub flows_ended_early: u64,
+    /// Flows whose inspection stopped because all flows together buffered too much.
+    pub inspections_abandoned: u64,
     /// DNS names not recorded because the DNS log was full.
     pub dns_names_dropped: u64,
 }
@@ -51,6 +53,12 @@ impl Analyzer {
         Self::default()
     }
 
+    /// An analyzer whose flows together may buffer at most `bytes` of stream data for inspection.
+    pub fn with_inspection_budget(mut self, bytes: usize) -> Self {
+        self.table.budget.limit = bytes;
+        self
+    }
+
     /// An analyzer that asks `lookup` which process owns each new flow (live capture, sidecar).
     pub fn with_owner_lookup(lookup: Box<dyn OwnerLookup>) -> Self {
         Analyzer { owners: Some(lookup), ..Self::default() }
@@ -72,7 +80,7 @@ impl Analyzer {
             return;
         };
         table.expire(frame.ts, emit);
-        let (flow, from_client) = table.flow_for(&p, frame.ts, frame.number, names);
+        let (flow, from_client, budget) = table.flow_and_budget(&p, frame.ts, frame.number, names);
         let dir = usize::from(!from_client);
         flow.packets[dir] += 1;
         flow.bytes[dir] += u64::from(p.ip_len);
@@ -103,11 +111,16 @@ impl Analyzer {
                 if tcp.has(crate::decode::TcpMeta::FIN) {
                     flow.fin[dir] = true;
                 }
-                inspect::tcp_segment(flow, from_client, tcp, p.payload, &mut on_dns);
+                budget.run(flow, |flow| inspect::tcp_segment(flow, from_client, tcp, p.payload, &mut on_dns));
             }
             (17, _) => inspect::udp_datagram(flow, p.payload, &mut on_dns),
             _ => {}
         }
+    }
+
+    /// Stream bytes all active flows hold for inspection right now.
+    pub fn buffered_bytes(&self) -> usize {
+        self.table.budget.used
     }
 
     /// Flows still in progress, for live views.
@@ -120,6 +133,7 @@ impl Analyzer {
         self.table.drain(emit);
         self.stats.incomplete_fragments = self.decoder.incomplete_fragments();
         self.stats.flows_ended_early = self.table.ended_early;
+        self.stats.inspections_abandoned = self.table.budget.abandoned;
         self.stats.dns_names_dropped = self.dns.dropped_names;
         (self.dns, self.stats)
     }
@@ -140,5 +154,44 @@ fn learn_addresses(names: &mut DnsNames, m: &Message, ts: crate::source::Nanos) 
             }
         }
         names.learn(address, &a.name, ts, a.ttl);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A raw-IPv4 TCP segment from 10.0.0.1:`sport` to 10.0.0.2:443.
+    fn segment(sport: u16, seq: u32, payload: &[u8]) -> Vec<u8> {
+        let total = (40 + payload.len()) as u16;
+        let mut v = vec![0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2];
+        v[2..4].copy_from_slice(&total.to_be_bytes());
+        v.extend_from_slice(&sport.to_be_bytes());
+        v.extend_from_slice(&[1, 187]);
+        v.extend_from_slice(&seq.to_be_bytes());
+        v.extend_from_slice(&[0, 0, 0, 0, 0x50, 0x18, 0xff, 0xff, 0, 0, 0, 0]);
+        v.extend_from_slice(payload);
+        v
+    }
+
+    #[test]
+    fn all_flows_together_stay_within_the_inspection_budget() {
+        let limit = 256 << 10;
+        let mut a = Analyzer::new().with_inspection_budget(limit);
+        // Each flow starts a 16 KiB ClientHello record and sends 8 KiB of it: it must keep buffering.
+        let mut start = vec![22, 3, 1, 0x40, 0, 1, 0, 0x3f, 0xfc];
+        start.resize(8192, 7);
+        let mut ended = 0;
+        for flow in 0..200u16 {
+            let ip = segment(20_000 + flow, 1000, &start);
+            let frame =
+                Frame { number: u64::from(flow) + 1, ts: 0, linktype: 101, data: &ip, orig_len: ip.len() as u32 };
+            a.push(&frame, &mut |_| ended += 1);
+            assert!(a.buffered_bytes() <= limit, "{} > {limit}", a.buffered_bytes());
+        }
+        assert!(a.buffered_bytes() > limit / 2, "the budget should be used, not refused outright");
+        let (_, stats) = a.finish(&mut |_| ended += 1);
+        assert_eq!(ended, 200);
+        assert!(stats.inspections_abandoned >= 200 - (limit / 8192) as u64, "{}", stats.inspections_abandoned);
     }
 }

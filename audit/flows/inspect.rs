@@ -39,6 +39,11 @@ pub(crate) struct Inspector {
 }
 
 impl Inspector {
+    /// Stream bytes buffered for this flow (QUIC reassembly has its own 64 KiB cap).
+    pub(crate) fn held(&self) -> usize {
+        self.client.held() + self.server.as_ref().map_or(0, Stream::held)
+    }
+
     pub(crate) fn for_tcp(client_port: u16, server_port: u16) -> Box<Inspector> {
         let dns = [53, 5353].contains(&server_port) || [53, 5353].contains(&client_port);
         Box::new(Inspector {

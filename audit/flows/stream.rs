@@ -105,6 +105,11 @@ impl Stream {
         self.skipping += n - have;
     }
 
+    /// Bytes this stream holds (in order and early), for the table-wide budget.
+    pub fn held(&self) -> usize {
+        self.data.len() + self.early_bytes
+    }
+
     /// More was buffered than `limit` allows: the owner should stop inspecting.
     pub fn overflowed(&self) -> bool {
         self.overflowed

@@ -41,22 +41,46 @@ pub struct FlowTable {
     next_sweep: Option<Nanos>,
     /// Flows ended before their time because the table was full.
     pub ended_early: u64,
+    pub budget: InspectionBudget,
 }
 
-impl FlowTable {
-    /// Finds the packet's flow, creating it if new; returns it and whether the packet came from the
-    /// client.
-    pub fn flow_for(&mut self, p: &Packet<'_>, ts: Nanos, frame: u64, names: &DnsNames) -> (&mut Flow, bool) {
-        let key = Key::of(p);
-        let next_id = &mut self.next_id;
-        let flow = self.flows.entry(key).or_insert_with(|| {
-            *next_id += 1;
-            new_flow(*next_id, p, ts, frame, names)
-        });
-        let from_client = flow.client.ip() == p.src && flow.client.port() == p.src_port;
-        (flow, from_client)
-    }
+/// Stream bytes buffered by all flows' inspectors together, against a limit.
+#[derive(Debug, Clone, Copy)]
+pub struct InspectionBudget {
+    pub used: usize,
+    pub limit: usize,
+    /// Flows whose inspection was abandoned because the limit was reached.
+    pub abandoned: u64,
+}
 
+impl Default for InspectionBudget {
+    fn default() -> Self {
+        InspectionBudget { used: 0, limit: INSPECTION_BUDGET, abandoned: 0 }
+    }
+}
+
+impl InspectionBudget {
+    /// Runs `inspect` on a flow, accounting for the stream bytes it buffers; a flow that grows past
+    /// the limit gives up inspection.
+    pub(crate) fn run(&mut self, flow: &mut Flow, inspect: impl FnOnce(&mut Flow)) {
+        let before = flow.inspect.as_ref().map_or(0, |i| i.held());
+        inspect(flow);
+        let after = flow.inspect.as_ref().map_or(0, |i| i.held());
+        self.used = (self.used + after).saturating_sub(before);
+        if after > before && self.used > self.limit {
+            flow.inspect = None;
+            self.used = self.used.saturating_sub(after);
+            self.abandoned += 1;
+        }
+    }
+}
+
+/// Stream bytes all flows may buffer together. Each flow is capped (~72 KiB), but half a million
+/// flows each at their cap would be tens of GiB: past this budget the flow that asks for more gives
+/// up inspection instead (it stays in the report, unnamed unless DNS names it).
+const INSPECTION_BUDGET: usize = 256 << 20;
+
+impl FlowTable {
     /// Ends flows that are over by `now` (capture time) and hands them to `emit`.
     pub fn expire(&mut self, now: Nanos, emit: &mut dyn FnMut(Flow)) {
         let due = self.next_sweep.is_none_or(|t| now >= t);
@@ -79,7 +103,9 @@ impl FlowTable {
         let mut ended: Vec<Flow> = keys.drain(..).filter_map(|k| self.flows.remove(&k)).collect();
         ended.sort_unstable_by_key(|f| f.id);
         for mut f in ended {
-            f.inspect = None;
+            if let Some(i) = f.inspect.take() {
+                self.budget.used = self.budget.used.saturating_sub(i.held());
+            }
             emit(f);
         }
     }
@@ -88,6 +114,25 @@ impl FlowTable {
     pub fn drain(&mut self, emit: &mut dyn FnMut(Flow)) {
         let keys: Vec<Key> = self.flows.keys().copied().collect();
         self.emit_keys(keys, emit);
+    }
+
+    /// Finds the packet's flow, creating it if new; returns it, whether the packet came from the
+    /// client, and the table's inspection budget.
+    pub fn flow_and_budget(
+        &mut self,
+        p: &Packet<'_>,
+        ts: Nanos,
+        frame: u64,
+        names: &DnsNames,
+    ) -> (&mut Flow, bool, &mut InspectionBudget) {
+        let key = Key::of(p);
+        let next_id = &mut self.next_id;
+        let flow = self.flows.entry(key).or_insert_with(|| {
+            *next_id += 1;
+            new_flow(*next_id, p, ts, frame, names)
+        });
+        let from_client = flow.client.ip() == p.src && flow.client.port() == p.src_port;
+        (flow, from_client, &mut self.budget)
     }
 
     pub fn flows(&self) -> impl Iterator<Item = &Flow> {
