@@ -88,6 +88,8 @@ pub fn source_entry(kind: &'static str, path: String, info: FileInfo, stats: &In
         truncated_frames: stats.truncated,
         unsupported_linktypes: stats.unsupported_linktypes.iter().copied().collect(),
         incomplete_fragments: stats.incomplete_fragments,
+        flows_ended_early: stats.flows_ended_early,
+        inspections_abandoned: stats.inspections_abandoned,
         error: None,
         capture: None,
         command: None,

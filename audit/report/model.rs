@@ -36,6 +36,10 @@ pub struct SourceFile {
     pub truncated_frames: u64,
     pub unsupported_linktypes: Vec<u32>,
     pub incomplete_fragments: u64,
+    /// Flows ended before their idle timeout because the flow table was full.
+    pub flows_ended_early: u64,
+    /// Flows whose naming stopped because all flows together buffered too much.
+    pub inspections_abandoned: u64,
     pub error: Option<InputError>,
     /// Live capture only: the kernel's packet counters.
     pub capture: Option<CaptureInfo>,
