@@ -186,7 +186,7 @@ fn name_end(msg: &[u8], mut at: usize) -> Option<usize> {
 /// Reads a possibly compressed name at `at`; returns it (lowercased, RFC 1035 master-file escapes
 /// for unusual bytes, root as ".") and the offset after its in-place part.
 pub fn read_name(msg: &[u8], mut at: usize) -> Option<(String, usize)> {
-    let mut out = String::new();
+    let mut out = String::with_capacity(32);
     let mut wire_len = 0usize;
     let mut jumps = 0usize;
     let mut resume: Option<usize> = None;
@@ -237,8 +237,11 @@ fn push_label(out: &mut String, label: &[u8]) {
             }
             0x21..=0x7e => out.push(b as char),
             _ => {
+                // RFC 1035 §5.1 \DDD, three decimal digits (no formatting machinery on the hot path).
                 out.push('\\');
-                out.push_str(&format!("{b:03}"));
+                out.push(char::from(b'0' + b / 100));
+                out.push(char::from(b'0' + b / 10 % 10));
+                out.push(char::from(b'0' + b % 10));
             }
         }
     }
@@ -256,11 +259,13 @@ pub fn looks_like_dns(payload: &[u8]) -> bool {
     if qdcount != 1 || opcode != 0 || z != 0 {
         return false;
     }
-    let Some(m) = parse(payload) else { return false };
-    if !m.complete || m.questions.first().is_none_or(|q| q.qtype == 0 || q.name == ".") {
+    // The question must be a readable, non-root name with a type…
+    let Some((name, next)) = read_name(payload, HEADER_LEN) else { return false };
+    let qtype = payload.get(next..next + 2).map(|t| u16::from_be_bytes([t[0], t[1]]));
+    if name == "." || qtype.is_none_or(|t| t == 0) {
         return false;
     }
-    // Walk the remaining sections too: the message must end exactly at the payload's end.
+    // …and the sections must end exactly at the payload's end.
     sections_end(payload) == Some(payload.len())
 }
 
@@ -269,10 +274,13 @@ fn sections_end(msg: &[u8]) -> Option<usize> {
     let (qd, an, ns, ar) = (count(4), count(6), count(8), count(10));
     let mut at = HEADER_LEN;
     for _ in 0..qd {
-        at = read_name(msg, at)?.1 + 4;
+        at = name_end(msg, at)? + 4;
     }
     for _ in 0..(an + ns + ar).min(MAX_RECORDS) {
-        at = read_record(msg, at)?.1;
+        // Owner name, then type, class, TTL and the RDATA its length announces.
+        at = name_end(msg, at)?;
+        let rdlen = msg.get(at + 8..at + 10).map(|l| usize::from(u16::from_be_bytes([l[0], l[1]])))?;
+        at += 10 + rdlen;
     }
     (at <= msg.len()).then_some(at)
 }

@@ -48,7 +48,7 @@ pub fn request(stream: &[u8]) -> Progress {
         };
     }
     let window = &stream[..stream.len().min(MAX_HEAD)];
-    let Some(end) = find(window, b"\r\n\r\n").map(|i| i + 4).or_else(|| find(window, b"\n\n").map(|i| i + 2)) else {
+    let Some(end) = head_end(window) else {
         return if stream.len() >= MAX_HEAD { Progress::NotHttp } else { Progress::NeedMore };
     };
     let head = &stream[..end];
@@ -119,8 +119,20 @@ fn trim(v: &[u8]) -> &[u8] {
     &v[start..end]
 }
 
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+/// Length of the request head: up to the first empty line (CRLF CRLF, or bare LF LF).
+fn head_end(window: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(i) = window[from..].iter().position(|&b| b == b'\n') {
+        let nl = from + i;
+        if window.get(nl + 1) == Some(&b'\n') {
+            return Some(nl + 2);
+        }
+        if window.get(nl + 1..nl + 3) == Some(b"\r\n") {
+            return Some(nl + 3);
+        }
+        from = nl + 1;
+    }
+    None
 }
 
 #[cfg(test)]

@@ -8,7 +8,26 @@ pub fn rfc3339(ts: Nanos) -> String {
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z", sod / 3600, sod / 60 % 60, sod % 60)
+    if !(0..=9999).contains(&y) {
+        return format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z", sod / 3600, sod / 60 % 60, sod % 60);
+    }
+    // The common case, written digit by digit: this runs twice per flow.
+    let mut out = String::with_capacity(27);
+    for (v, width, sep) in [
+        (y, 4, '-'),
+        (i64::from(m), 2, '-'),
+        (i64::from(d), 2, 'T'),
+        (sod / 3600, 2, ':'),
+        (sod / 60 % 60, 2, ':'),
+        (sod % 60, 2, '.'),
+        (micros, 6, 'Z'),
+    ] {
+        for p in (0..width).rev() {
+            out.push(char::from(b'0' + (v / 10i64.pow(p) % 10) as u8));
+        }
+        out.push(sep);
+    }
+    out
 }
 
 /// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian).

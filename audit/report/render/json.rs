@@ -7,11 +7,14 @@ use std::io::{self, Write};
 pub struct Json<'w> {
     out: Box<dyn Write + 'w>,
     flows: u64,
+    /// One flow is serialized here first, then written at once: many small writes through a
+    /// `dyn Write` cost more than the serialization itself.
+    line: Vec<u8>,
 }
 
 impl<'w> Json<'w> {
     pub fn new(out: Box<dyn Write + 'w>) -> Self {
-        Json { out, flows: 0 }
+        Json { out, flows: 0, line: Vec::with_capacity(2048) }
     }
 
     fn start(&mut self) -> io::Result<()> {
@@ -23,13 +26,12 @@ impl Renderer for Json<'_> {
     fn flow(&mut self, flow: &FlowReport) -> io::Result<()> {
         if self.flows == 0 {
             self.start()?;
-        } else {
-            self.out.write_all(b",")?;
         }
+        self.line.clear();
+        self.line.extend_from_slice(if self.flows == 0 { b"\n" } else { b",\n" });
+        serde_json::to_writer(&mut self.line, flow)?;
         self.flows += 1;
-        self.out.write_all(b"\n")?;
-        serde_json::to_writer(&mut self.out, flow)?;
-        Ok(())
+        self.out.write_all(&self.line)
     }
 
     fn finish(&mut self, report: &Report) -> io::Result<()> {
