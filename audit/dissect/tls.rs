@@ -64,6 +64,15 @@ pub fn client_hello(stream: &[u8]) -> Progress {
     if is_sslv2_hello(stream) {
         return Progress::Hello(ClientHello { sslv2: true, ..ClientHello::default() });
     }
+    // Usual case: the whole hello inside the first record, read in place without copying.
+    if stream.len() > RECORD_HEADER && stream[0] == CONTENT_HANDSHAKE {
+        let len = usize::from(u16::from_be_bytes([stream[3], stream[4]]));
+        if let Some(body) = stream.get(RECORD_HEADER..RECORD_HEADER + len)
+            && let Some(progress @ Progress::Hello(_)) = hello_in(body)
+        {
+            return progress;
+        }
+    }
     let mut handshake: Vec<u8> = Vec::new();
     let mut rest = stream;
     loop {
