@@ -12,6 +12,7 @@ use crate::flows::table::FlowTable;
 use crate::flows::{AppProtocol, Flow, inspect};
 use crate::source::Frame;
 use std::collections::BTreeSet;
+use std::net::SocketAddr;
 
 /// Counters about the input itself, for the report's `source` section.
 #[derive(Debug, Clone, Default)]
@@ -46,7 +47,12 @@ pub struct Analyzer {
     dns: DnsLog,
     stats: InputStats,
     owners: Option<Box<dyn OwnerLookup>>,
+    /// Flows whose owner lookup was deferred (rate limit), asked again when the capture is idle.
+    pending_owners: Vec<(u8, SocketAddr, SocketAddr)>,
 }
+
+/// Deferred owner lookups remembered at once; older ones still get asked on their next packet.
+const MAX_PENDING_OWNERS: usize = 4096;
 
 impl Analyzer {
     pub fn new() -> Self {
@@ -66,7 +72,7 @@ impl Analyzer {
 
     /// Processes one frame; flows that have ended by its time are handed to `emit`.
     pub fn push(&mut self, frame: &Frame<'_>, emit: &mut dyn FnMut(Flow)) {
-        let Analyzer { decoder, table, names, dns, stats, owners } = self;
+        let Analyzer { decoder, table, names, dns, stats, owners, pending_owners } = self;
         stats.frames += 1;
         stats.bytes += frame.data.len() as u64;
         if frame.data.len() < frame.orig_len as usize {
@@ -79,7 +85,12 @@ impl Analyzer {
             }
             return;
         };
-        table.expire(frame.ts, emit);
+        table.expire(frame.ts, &mut |mut flow| {
+            if let Some(lookup) = owners.as_mut() {
+                ask_again_if_pending(lookup.as_mut(), &mut flow);
+            }
+            emit(flow)
+        });
         let (flow, from_client, budget) = table.flow_and_budget(&p, frame.ts, frame.number, names);
         let dir = usize::from(!from_client);
         flow.packets[dir] += 1;
@@ -92,7 +103,11 @@ impl Analyzer {
                 Some(Owner::Process(_)) => false,
             };
             if ask {
-                flow.owner = Some(lookup.lookup(flow.proto, flow.client, flow.server));
+                let owner = lookup.lookup(flow.proto, flow.client, flow.server);
+                if owner.is_pending() && flow.owner.is_none() && pending_owners.len() < MAX_PENDING_OWNERS {
+                    pending_owners.push((flow.proto, flow.client, flow.server));
+                }
+                flow.owner = Some(owner);
             }
         }
         let flow_id = flow.id;
@@ -118,9 +133,28 @@ impl Analyzer {
         }
     }
 
+    /// Nothing to read right now: ask again for owners that were deferred, while their processes
+    /// may still hold the sockets. Cheap when nothing is pending.
+    pub fn idle(&mut self) {
+        let Some(lookup) = self.owners.as_mut() else { return };
+        let table = &mut self.table;
+        self.pending_owners.retain(|&(proto, client, server)| {
+            let Some(flow) = table.get_mut(proto, client, server) else { return false };
+            let owner = lookup.lookup(proto, client, server);
+            let still_pending = owner.is_pending();
+            flow.owner = Some(owner);
+            still_pending
+        });
+    }
+
     /// Stream bytes all active flows hold for inspection right now.
     pub fn buffered_bytes(&self) -> usize {
         self.table.budget.used
+    }
+
+    /// The latest name DNS answers gave `address` so far.
+    pub fn name_of(&self, address: std::net::IpAddr) -> Option<String> {
+        self.names.latest(address).map(str::to_string)
     }
 
     /// Flows still in progress, for live views.
@@ -130,12 +164,27 @@ impl Analyzer {
 
     /// Ends the input: every remaining flow goes to `emit`; returns the DNS log and input counters.
     pub fn finish(mut self, emit: &mut dyn FnMut(Flow)) -> (DnsLog, InputStats) {
-        self.table.drain(emit);
+        if let Some(lookup) = self.owners.as_mut() {
+            lookup.settle();
+            let lookup = lookup.as_mut();
+            self.table.drain(&mut |mut flow| {
+                ask_again_if_pending(lookup, &mut flow);
+                emit(flow)
+            });
+        } else {
+            self.table.drain(emit);
+        }
         self.stats.incomplete_fragments = self.decoder.incomplete_fragments();
         self.stats.flows_ended_early = self.table.ended_early;
         self.stats.inspections_abandoned = self.table.budget.abandoned;
         self.stats.dns_names_dropped = self.dns.dropped_names;
         (self.dns, self.stats)
+    }
+}
+
+fn ask_again_if_pending(lookup: &mut dyn OwnerLookup, flow: &mut Flow) {
+    if flow.owner.as_ref().is_some_and(Owner::is_pending) {
+        flow.owner = Some(lookup.lookup(flow.proto, flow.client, flow.server));
     }
 }
 

@@ -9,6 +9,7 @@ use egress_audit::live::{self, LiveConfig};
 use egress_audit::policy::Policy;
 use egress_audit::replay::{self, ReplayConfig};
 use egress_audit::report::render::{self, Format};
+use egress_audit::text::printable_str;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
@@ -35,8 +36,102 @@ enum Command {
     Check(CheckArgs),
     /// A live table of which process talks to which host and what the policy says (q or Ctrl-C quits).
     Watch(WatchArgs),
+    /// One-shot table of agent processes (and their descendants) with their sockets.
+    Sockets(SocketsArgs),
     /// List the shipped policy profiles.
     Profiles,
+}
+
+#[derive(Args)]
+struct SocketsArgs {
+    /// Only this agent's sessions (catalog id or name, e.g. codex).
+    #[arg(long)]
+    agent: Option<String>,
+    /// First listen to DNS for this long (e.g. 3s) to name remote addresses (needs capture rights).
+    #[arg(long, value_parser = parse_duration)]
+    sniff: Option<std::time::Duration>,
+    /// Interface for --sniff.
+    #[arg(short = 'i', long = "interface", default_value = "any")]
+    iface: String,
+    #[arg(long, value_enum, default_value_t = SocketsFormat::Table)]
+    format: SocketsFormat,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum SocketsFormat {
+    Table,
+    Json,
+}
+
+fn sockets_command(args: SocketsArgs) -> Result<i32, Fatal> {
+    let mut names: Option<egress_audit::analyzer::Analyzer> = None;
+    if let Some(d) = args.sniff {
+        let mut capture = egress_audit::source::live::LiveCapture::open(&args.iface, Some("port 53"), None)
+            .map_err(|e| Fatal(e.to_string()))?;
+        let mut analyzer = egress_audit::analyzer::Analyzer::new();
+        let until = std::time::Instant::now() + d;
+        capture
+            .run(&mut || std::time::Instant::now() < until, &mut |f| {
+                if let Some(f) = f {
+                    analyzer.push(f, &mut |_| {});
+                }
+            })
+            .map_err(|e| Fatal(e.to_string()))?;
+        names = Some(analyzer);
+    }
+    let mut attributor = egress_audit::attribute::Attributor::new().map_err(|e| Fatal(e.to_string()))?;
+    let mut snapshot = attributor.sockets_snapshot(args.agent.as_deref()).map_err(|e| Fatal(e.to_string()))?;
+    if let Some(a) = &names {
+        snapshot.name_remotes(|ip| a.name_of(ip));
+    }
+    let mut out = io::stdout().lock();
+    if args.format == SocketsFormat::Json {
+        serde_json::to_writer_pretty(&mut out, &snapshot).map_err(|e| Fatal(e.to_string()))?;
+        writeln!(out)?;
+        return Ok(0);
+    }
+    let mut t = comfy_table::Table::new();
+    t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
+    t.set_header(vec!["agent", "pid", "process", "proto", "local", "remote", "state", "remote host"]);
+    for s in &snapshot.sessions {
+        for p in &s.processes {
+            let indent = "  ".repeat(p.depth.min(8));
+            let agent = format!("{} [{}]", s.agent, s.root_pid);
+            if p.sockets.is_empty() {
+                t.add_row(vec![
+                    agent.clone(),
+                    p.pid.to_string(),
+                    format!("{indent}{}", printable_str(&p.name)),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                ]);
+            }
+            for row in &p.sockets {
+                t.add_row(vec![
+                    agent.clone(),
+                    p.pid.to_string(),
+                    format!("{indent}{}", printable_str(&p.name)),
+                    row.proto.clone(),
+                    row.local.to_string(),
+                    row.remote.map(|r| r.to_string()).unwrap_or_default(),
+                    row.state.map(|s| format!("{s:?}")).unwrap_or_default(),
+                    row.remote_host.as_deref().map(printable_str).unwrap_or_default(),
+                ]);
+            }
+        }
+    }
+    writeln!(out, "{t}")?;
+    writeln!(
+        out,
+        "{} agent session(s), {} processes, {} sockets",
+        snapshot.sessions.len(),
+        snapshot.processes,
+        snapshot.sockets
+    )?;
+    Ok(0)
 }
 
 #[derive(Args)]
@@ -66,7 +161,7 @@ fn watch_command(args: WatchArgs) -> Result<i32, Fatal> {
         policy,
         agent: args.agent,
         stop: &STOP,
-        owners: None,
+        owners: Some(live::owner_lookup(None, &mut Vec::new()).map_err(|e| Fatal(e.to_string()))?),
     };
     let mut screen = io::stdout();
     let mut summary = render::renderer(Format::Table, Box::new(io::stdout()));
@@ -221,6 +316,7 @@ pub fn run() -> i32 {
         Command::Catalog(CatalogCommand::List { class, tool, policy }) => list_command(class, tool, &policy),
         Command::Check(args) => check_command(args),
         Command::Watch(args) => watch_command(args),
+        Command::Sockets(args) => sockets_command(args),
         Command::Profiles => profiles_command(),
     };
     match result {

@@ -6,6 +6,7 @@
 //! [`catalog`] + [`policy`] → [`classify`] (pure verdicts) → [`report`] (renderers that never decide).
 
 pub mod analyzer;
+pub mod attribute;
 pub mod catalog;
 pub mod classify;
 pub mod decode;
@@ -17,3 +18,4 @@ pub mod replay;
 pub mod report;
 pub mod source;
 pub mod text;
+pub mod watch;

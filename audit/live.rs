@@ -2,7 +2,12 @@
 //! launches (`check -- COMMAND`), through the same pipeline as replay.
 
 use crate::analyzer::Analyzer;
+use crate::attribute::agents::AgentCatalog;
+use crate::attribute::owner::RecordingLookup;
+use crate::attribute::sidecar::SidecarWriter;
+use crate::attribute::{Attributor, Config as AttributeConfig};
 use crate::catalog::Catalog;
+use crate::flows::owner::{Owner, OwnerLookup};
 use crate::policy::Policy;
 use crate::replay::{analyze, header, source_entry};
 use crate::report::model::{CaptureInfo, CommandInfo};
@@ -60,6 +65,48 @@ pub fn drop_notes(kernel: &CaptureStats) -> Vec<String> {
     )]
 }
 
+/// Process attribution for a live capture; with `--write-pcap` every answer is also recorded to the
+/// sockets sidecar beside the pcap.
+pub fn owner_lookup(
+    write_pcap: Option<&std::path::Path>,
+    notes: &mut Vec<String>,
+) -> Result<Box<dyn OwnerLookup>, LiveAuditError> {
+    // Short-lived processes (a curl, a git) hold their sockets for milliseconds: a miss refreshes the
+    // snapshot after 2 ms already, and a burst of misses spends at most a third of a core on snapshots.
+    let config = AttributeConfig {
+        min_refresh_interval: std::time::Duration::from_millis(2),
+        cost_factor: 2,
+        ..Default::default()
+    };
+    let catalog = AgentCatalog::builtin().map_err(|e| LiveAuditError::Launch(e.to_string()))?;
+    let attributor = match Attributor::with(config, catalog) {
+        Ok(a) => a,
+        Err(e) => {
+            notes.push(format!("process attribution unavailable: {e}"));
+            return Ok(Box::new(NoOwners));
+        }
+    };
+    match write_pcap {
+        Some(pcap) => {
+            let hosts = attributor.local_addresses();
+            let writer = SidecarWriter::create(pcap, &hosts).map_err(|e| {
+                LiveAuditError::Launch(format!("cannot write the sockets sidecar beside {}: {e}", pcap.display()))
+            })?;
+            Ok(Box::new(RecordingLookup::new(attributor, writer)))
+        }
+        None => Ok(Box::new(attributor)),
+    }
+}
+
+/// Used when the process table cannot be read: every flow says why it has no owner.
+struct NoOwners;
+
+impl OwnerLookup for NoOwners {
+    fn lookup(&mut self, _: u8, _: std::net::SocketAddr, _: std::net::SocketAddr) -> Owner {
+        Owner::Unattributed { reason: "attribution_unavailable".into() }
+    }
+}
+
 fn launch(argv: &[String]) -> Result<Child, LiveAuditError> {
     let (program, args) = argv.split_first().ok_or_else(|| LiveAuditError::Launch("empty command".into()))?;
     Command::new(program).args(args).spawn().map_err(|e| LiveAuditError::Launch(format!("cannot run {program}: {e}")))
@@ -69,9 +116,16 @@ fn launch(argv: &[String]) -> Result<Child, LiveAuditError> {
 pub fn check(cfg: &LiveConfig<'_>, out: &mut dyn Renderer) -> Result<Report, LiveAuditError> {
     let mut capture = LiveCapture::open(&cfg.iface, cfg.filter.as_deref(), cfg.write_pcap.as_deref())
         .map_err(LiveAuditError::Capture)?;
+    let mut notes = Vec::new();
+    // The first process snapshot is the expensive one: take it before the command starts, so the
+    // command's first connections find the attribution ready to look again at once.
+    let mut owners = owner_lookup(cfg.write_pcap.as_deref(), &mut notes)?;
     let started = Instant::now();
     let mut child = if cfg.command.is_empty() { None } else { Some(launch(&cfg.command)?) };
     let pid = child.as_ref().map(Child::id);
+    if let Some(pid) = pid {
+        owners.add_agent_root(pid, "command");
+    }
     let mut exit_code: Option<i32> = None;
     let mut exited_at: Option<Instant> = None;
     let mut builder = Builder::new(&cfg.catalog, &cfg.policy);
@@ -93,7 +147,7 @@ pub fn check(cfg: &LiveConfig<'_>, out: &mut dyn Renderer) -> Result<Report, Liv
         }
         exited_at.is_none_or(|t| t.elapsed() < DRAIN_AFTER_EXIT)
     };
-    let mut analyzer = Some(Analyzer::new());
+    let mut analyzer = Some(Analyzer::with_owner_lookup(owners));
     let (_, stats) = analyze(&mut builder, out, &name, 1, &mut analyzer, &mut |push| {
         capture_error = capture.run(&mut keep_going, push).err();
     })
@@ -102,7 +156,7 @@ pub fn check(cfg: &LiveConfig<'_>, out: &mut dyn Renderer) -> Result<Report, Liv
         return Err(LiveAuditError::Capture(e));
     }
     let kernel = capture.stats().unwrap_or_default();
-    let mut notes = drop_notes(&kernel);
+    notes.extend(drop_notes(&kernel));
     if let Some(c) = child.as_mut()
         && exit_code.is_none()
         && exited_at.is_none()

@@ -1,6 +1,7 @@
 //! Replay: saved captures through the pipeline into a report.
 
 use crate::analyzer::{Analyzer, InputStats};
+use crate::attribute::sidecar::SidecarAttributor;
 use crate::catalog::Catalog;
 use crate::flows::dns_log::DnsLog;
 use crate::policy::Policy;
@@ -46,8 +47,9 @@ pub fn header(sources: Vec<SourceFile>, policy: &Policy, catalog: &Catalog) -> H
     }
 }
 
-/// Something that pushes a source's frames, in order, into the callback it is given.
-pub type Feed<'f> = dyn FnMut(&mut dyn FnMut(&Frame<'_>)) + 'f;
+/// Something that pushes a source's frames, in order, into the callback it is given (`None`: no
+/// frame is waiting right now, see [`crate::source::live::LiveCapture::run`]).
+pub type Feed<'f> = dyn FnMut(&mut dyn FnMut(Option<&Frame<'_>>)) + 'f;
 
 /// Runs one source (a file, a live capture) through a fresh analyzer: `feed` pushes its frames into
 /// the callback it is given. Finished flows are judged and streamed to `out` as they end.
@@ -67,7 +69,10 @@ pub fn analyze(
             write_error = out.flow(&report).err();
         }
     };
-    feed(&mut |frame| a.push(frame, &mut emit));
+    feed(&mut |frame| match frame {
+        Some(frame) => a.push(frame, &mut emit),
+        None => a.idle(),
+    });
     let (dns, stats) = a.finish(&mut emit);
     if let Some(e) = write_error {
         return Err(e);
@@ -106,8 +111,17 @@ pub fn run(cfg: &ReplayConfig, out: &mut dyn Renderer) -> io::Result<Report> {
     for (index, path) in cfg.files.iter().enumerate() {
         let name = path.display().to_string();
         let mut read = None;
-        let (_, stats) = analyze(&mut builder, out, &name, index + 1, &mut None, &mut |push| {
-            read = Some(read_frames(path, push));
+        // A sockets sidecar recorded beside the capture (`check --write-pcap`) restores attribution.
+        let mut analyzer = match SidecarAttributor::for_capture(path) {
+            Some(Ok(sidecar)) => Some(Analyzer::with_owner_lookup(Box::new(sidecar))),
+            Some(Err(e)) => {
+                errors.push(format!("{name}: {e}"));
+                None
+            }
+            None => None,
+        };
+        let (_, stats) = analyze(&mut builder, out, &name, index + 1, &mut analyzer, &mut |push| {
+            read = Some(read_frames(path, &mut |frame| push(Some(frame))));
         })?;
         let (info, error) = match read {
             Some(Ok(info)) => (info, None),

@@ -139,8 +139,9 @@ pub fn watch(
             }
             !quit && !cfg.stop.load(Ordering::Relaxed) && Instant::now() < tick_end
         };
-        capture.run(&mut keep_going, &mut |frame| {
-            analyzer.push(frame, &mut |flow| merge(&mut finished, &builder.flow(&flow, &iface, 1)));
+        capture.run(&mut keep_going, &mut |frame| match frame {
+            Some(frame) => analyzer.push(frame, &mut |flow| merge(&mut finished, &builder.flow(&flow, &iface, 1))),
+            None => analyzer.idle(),
         })?;
         let mut rows = finished.clone();
         for f in analyzer.active_flows() {

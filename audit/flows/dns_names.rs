@@ -55,6 +55,11 @@ impl DnsNames {
         bindings.push(Binding { name: name.to_string(), from: ts, until: ts.saturating_add(validity) });
     }
 
+    /// The most recently learned name of `address`, whatever its age (for naming a snapshot's sockets).
+    pub fn latest(&self, address: IpAddr) -> Option<&str> {
+        self.by_address.get(&address)?.iter().max_by_key(|b| b.from).map(|b| b.name.as_str())
+    }
+
     /// Names valid for `address` at `ts`, most recently learned first.
     pub fn names_at(&self, address: IpAddr, ts: Nanos) -> Vec<String> {
         let Some(bindings) = self.by_address.get(&address) else { return Vec::new() };

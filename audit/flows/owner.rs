@@ -45,4 +45,18 @@ impl Owner {
 /// refresh at most every few milliseconds), so asking again on later packets is cheap.
 pub trait OwnerLookup {
     fn lookup(&mut self, proto: u8, client: SocketAddr, server: SocketAddr) -> Owner;
+
+    /// Treats `pid` and its descendants as an agent session labelled `label` (the command that
+    /// `check -- COMMAND` launched).
+    fn add_agent_root(&mut self, _pid: u32, _label: &str) {}
+
+    /// Makes pending answers final (end of capture): later lookups of them are definitive.
+    fn settle(&mut self) {}
+}
+
+impl Owner {
+    /// An answer that may still change on a later ask (the lookup was rate-limited).
+    pub fn is_pending(&self) -> bool {
+        matches!(self, Owner::Unattributed { reason } if reason == "pending")
+    }
 }

@@ -135,6 +135,13 @@ impl FlowTable {
         (flow, from_client, &mut self.budget)
     }
 
+    /// The active flow between these endpoints, if any.
+    pub fn get_mut(&mut self, proto: u8, a: SocketAddr, b: SocketAddr) -> Option<&mut Flow> {
+        let (a, b) = ((a.ip(), a.port()), (b.ip(), b.port()));
+        let key = if a <= b { Key { lo: a, hi: b, proto } } else { Key { lo: b, hi: a, proto } };
+        self.flows.get_mut(&key)
+    }
+
     pub fn flows(&self) -> impl Iterator<Item = &Flow> {
         self.flows.values()
     }
