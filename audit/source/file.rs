@@ -122,7 +122,9 @@ fn read_legacy<R: Read>(
                     }
                     PcapBlockOwned::NG(_) => {}
                 }
-                reader.consume(len);
+                // `consume` would move the unread rest of the buffer each time half of it is used; `refill`
+                // moves it once, when it must.
+                reader.consume_noshift(len);
             }
             Err(PcapError::Eof) => return Ok(info),
             Err(PcapError::Incomplete(_)) => {
@@ -187,7 +189,9 @@ fn read_ng<R: Read>(
                         _ => {}
                     }
                 }
-                reader.consume(len);
+                // `consume` would move the unread rest of the buffer each time half of it is used; `refill`
+                // moves it once, when it must.
+                reader.consume_noshift(len);
             }
             Err(PcapError::Eof) => return Ok(info),
             Err(PcapError::Incomplete(_)) => {
