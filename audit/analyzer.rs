@@ -126,6 +126,7 @@ impl Analyzer {
                 if tcp.has(crate::decode::TcpMeta::FIN) {
                     flow.fin[dir] = true;
                 }
+                flow.note_sequence(dir, tcp, p.payload.len());
                 budget.run(flow, |flow| inspect::tcp_segment(flow, from_client, tcp, p.payload, &mut on_dns));
             }
             (17, _) => inspect::udp_datagram(flow, p.payload, &mut on_dns),

@@ -145,6 +145,9 @@ struct WatchArgs {
     /// Extra BPF filter (tcpdump syntax) applied in the kernel.
     #[arg(long)]
     filter: Option<String>,
+    /// Capture every packet: no kernel pre-filter of bulk TCP payload.
+    #[arg(long)]
+    no_prefilter: bool,
     #[command(flatten)]
     policy: PolicyArgs,
 }
@@ -156,7 +159,7 @@ fn watch_command(args: WatchArgs) -> Result<i32, Fatal> {
     let tty = io::stdout().is_terminal() && io::stdin().is_terminal();
     let config = egress_audit::watch::WatchConfig {
         iface: args.iface,
-        filter: args.filter,
+        filter: capture_filter(args.filter, !args.no_prefilter),
         catalog,
         policy,
         agent: args.agent,
@@ -184,6 +187,9 @@ struct CheckArgs {
     /// Also record the session as a pcap file.
     #[arg(long, value_name = "FILE")]
     write_pcap: Option<PathBuf>,
+    /// Capture every packet: no kernel pre-filter of bulk TCP payload (see README).
+    #[arg(long)]
+    no_prefilter: bool,
     #[command(flatten)]
     policy: PolicyArgs,
     #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -213,6 +219,16 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     Ok(std::time::Duration::from_secs_f64(seconds))
 }
 
+/// The user's filter combined with the bulk pre-filter.
+fn capture_filter(user: Option<String>, prefilter: bool) -> Option<String> {
+    let pre = prefilter.then_some(egress_audit::source::live::BULK_PREFILTER);
+    match (user, pre) {
+        (Some(u), Some(p)) => Some(format!("({u}) and ({p})")),
+        (Some(u), None) => Some(u),
+        (None, p) => p.map(str::to_string),
+    }
+}
+
 static STOP: AtomicBool = AtomicBool::new(false);
 
 fn check_command(args: CheckArgs) -> Result<i32, Fatal> {
@@ -228,7 +244,7 @@ fn check_command(args: CheckArgs) -> Result<i32, Fatal> {
     let mut renderer = render::renderer(args.format, output(&args.output)?);
     let config = LiveConfig {
         iface: args.iface,
-        filter: args.filter,
+        filter: capture_filter(args.filter, !args.no_prefilter),
         duration: args.duration,
         command: args.command,
         write_pcap: args.write_pcap,

@@ -1,16 +1,19 @@
 //! Criterion benchmarks for the replay pipeline, the dissectors and the catalog.
 //!
-//! Run with `cargo bench --bench pipeline` (about 2 minutes). Groups:
+//! Run with `cargo bench --bench pipeline` (about 65 s after compiling; results in BENCHMARKS.md). Groups:
 //!
-//! * `pipeline/*`  — whole replay (read_frames + Analyzer + finish) over small page-cached captures,
-//!   throughput in bytes of the file; plus the same split into "read only" (pcap-parser, no-op callback)
-//!   and "analyze cached frames" (frames held in memory, Analyzer only), to show which half costs what.
-//!   Set `EGRESS_BENCH_PCAP=/tmp/egress-bench/big.pcap` to add the same three over a large file
-//!   (benches/compare.sh builds one); it is skipped otherwise because each iteration takes ~1 s.
+//! * `pipeline/*`  — whole replay (read_frames + Analyzer + finish, no report) over small page-cached
+//!   captures, throughput in bytes of the file; plus the same split into "read only" (pcap-parser, no-op
+//!   callback) and "analyze cached frames" (frames held in memory, Analyzer only), to show which half
+//!   costs what. Set `EGRESS_BENCH_PCAP=/tmp/egress-bench/big.pcap` to add the same three over a large
+//!   file (benches/compare.sh builds one); it is skipped otherwise because each iteration takes ~0.5 s.
 //! * `dissect/*`   — tls::client_hello, dns::parse, http::request on real messages cut out of the
 //!   fixtures (a built-in HTTP request is used when no fixture has one).
-//! * `catalog/*`   — lookups per second on the built-in catalog and on the built-in catalog plus a
-//!   generated 200,000-entry file (half exact names, half `*.suffix`), and the time to build the latter.
+//! * `catalog/*`   — lookups per second (exact hit, suffix hit, miss, and mixes) on the built-in catalog
+//!   and on the built-in catalog plus 200,000 generated entries (half exact names, half `*.suffix`),
+//!   to show lookup cost is flat in catalog size; the one-off build time of the latter is printed.
+//! * `catalog_build/*` — `Catalog::builtin()` and single-file `add_toml` builds of 1,000 and 4,000
+//!   entries (their ratio shows how build time grows with file size; see `DEFAULT_CHUNK`).
 
 use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use egress_audit::analyzer::Analyzer;

@@ -17,6 +17,7 @@ const PROTO_GRE: u8 = 47;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TcpMeta {
     pub seq: u32,
+    pub ack: u32,
     pub flags: u8,
 }
 
@@ -226,6 +227,7 @@ fn transport_with_len(header: IpHeader, payload: &[u8], truncated: bool, ip_len:
         }
         p.tcp = Some(TcpMeta {
             seq: u32::from_be_bytes([payload[4], payload[5], payload[6], payload[7]]),
+            ack: u32::from_be_bytes([payload[8], payload[9], payload[10], payload[11]]),
             flags: payload[13],
         });
         match payload.get(header_len..) {

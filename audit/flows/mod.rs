@@ -69,6 +69,11 @@ pub struct Flow {
     /// Initial reassembly. Dropped once the flow is named or given up on.
     pub(crate) inspect: Option<Box<inspect::Inspector>>,
     pub(crate) fin: [bool; 2],
+    /// Per direction: the furthest sequence number known to have been sent (from its own segments,
+    /// or from the other side's acknowledgements) and the payload bytes it has advanced since the
+    /// first one seen, across wraps. It gives the bytes of a flow whose bulk payload a live capture's
+    /// kernel filter dropped.
+    pub(crate) seq_span: [Option<(u32, u64)>; 2],
     pub(crate) reset: bool,
     /// The process behind the flow (live capture or sidecar), if asked for.
     pub owner: Option<owner::Owner>,
@@ -112,8 +117,38 @@ impl Flow {
         self.bytes[0] + self.bytes[1]
     }
 
+    /// Bytes each way: what the packets seen add up to, or the TCP payload their sequence numbers
+    /// prove was sent, whichever is larger (they differ when a kernel filter dropped bulk segments).
+    pub fn bytes_each_way(&self) -> [u64; 2] {
+        let span = |d: usize| self.seq_span[d].map_or(0, |(_, advanced)| advanced);
+        [self.bytes[0].max(span(0)), self.bytes[1].max(span(1))]
+    }
+
+    /// Records what a TCP segment proves about both directions' byte spans.
+    pub(crate) fn note_sequence(&mut self, dir: usize, tcp: crate::decode::TcpMeta, payload_len: usize) {
+        use crate::decode::TcpMeta as T;
+        let start = if tcp.has(T::SYN) { tcp.seq.wrapping_add(1) } else { tcp.seq };
+        let end = start.wrapping_add(payload_len as u32);
+        advance(self.seq_span[dir].get_or_insert((start, 0)), end);
+        if tcp.has(T::ACK)
+            && let Some(other) = self.seq_span[1 - dir].as_mut()
+        {
+            advance(other, tcp.ack);
+        }
+    }
+
     pub fn total_packets(&self) -> u64 {
         self.packets[0] + self.packets[1]
+    }
+}
+
+/// Moves a (furthest sequence number, bytes advanced) pair forward to `to` if `to` is ahead.
+/// RFC 9293 comparison: ahead means less than half the sequence space away.
+fn advance(span: &mut (u32, u64), to: u32) {
+    let delta = to.wrapping_sub(span.0);
+    if delta != 0 && delta < 1 << 31 {
+        span.0 = to;
+        span.1 += u64::from(delta);
     }
 }
 
@@ -133,6 +168,19 @@ pub fn normalize_host(raw: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::normalize_host;
+
+    #[test]
+    fn sequence_advance_counts_across_wraps() {
+        let mut span = (u32::MAX - 10, 0);
+        super::advance(&mut span, 5);
+        assert_eq!(span, (5, 16));
+        super::advance(&mut span, 2); // behind: a retransmission or an old ACK
+        assert_eq!(span, (5, 16));
+        for _ in 0..8 {
+            super::advance(&mut span, span.0.wrapping_add(1 << 30));
+        }
+        assert_eq!(span.1, 16 + 8 * (1u64 << 30));
+    }
 
     #[test]
     fn host_normalization() {

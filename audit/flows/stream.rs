@@ -98,11 +98,23 @@ impl Stream {
         &self.data
     }
 
-    /// Drops `n` bytes that have been read; if fewer are buffered, the rest is skipped on arrival.
+    /// Drops `n` bytes that have been read; if fewer are buffered, the rest is skipped by sequence
+    /// number, so bytes that never arrive (a body dropped by a kernel filter) leave no gap to wait on.
     pub fn consume(&mut self, n: usize) {
         let have = n.min(self.data.len());
         self.data.drain(..have);
-        self.skipping += n - have;
+        let skip = n - have;
+        if skip >= 1 << 31 {
+            // Beyond half the sequence space the arithmetic is ambiguous: stop following this stream.
+            self.overflowed = true;
+            return;
+        }
+        if skip > 0 {
+            match self.next_seq.as_mut() {
+                Some(next) => *next = next.wrapping_add(skip as u32),
+                None => self.skipping += skip,
+            }
+        }
     }
 
     /// Bytes this stream holds (in order and early), for the table-wide budget.

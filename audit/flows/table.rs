@@ -194,6 +194,7 @@ fn new_flow(id: u64, p: &Packet<'_>, ts: Nanos, frame: u64, names: &DnsNames) ->
         dns_names: names.names_at(server.ip(), ts),
         inspect: (p.proto == 6).then(|| Inspector::for_tcp(client.port(), server.port())),
         fin: [false; 2],
+        seq_span: [None; 2],
         reset: false,
         owner: None,
     }

@@ -12,6 +12,16 @@ use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
+/// Kernel pre-filter: drops IPv4 TCP segments that carry more than 2 KiB of payload, have no
+/// SYN/FIN/RST, and do not start a TLS record — bulk payload of flows that are already named (a
+/// ClientHello starts with 0x16; HTTP heads and DNS are small; on loopback and with GRO, bulk arrives
+/// in segments of tens of KiB). What it drops is still counted: byte totals come from sequence and
+/// acknowledgement numbers. DNS over TCP (port 53) is never dropped. IPv6 is not filtered (libpcap
+/// cannot index past extension headers reliably).
+pub const BULK_PREFILTER: &str = "not (ip and tcp and not port 53 and tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst) == 0 \
+     and (ip[2:2] - ((ip[0] & 0xf) << 2) - ((tcp[12] & 0xf0) >> 2)) > 2048 \
+     and tcp[((tcp[12] & 0xf0) >> 2):1] != 0x16)";
+
 /// Large enough for any frame a NIC or loopback delivers, so a whole ClientHello is seen.
 pub const SNAPLEN: i32 = 262_144;
 const IDLE_SLEEP: Duration = Duration::from_millis(1);
@@ -91,7 +101,7 @@ impl LiveCapture {
             .snaplen(SNAPLEN)
             .promisc(false)
             .immediate_mode(true)
-            .buffer_size(32 << 20)
+            .buffer_size(64 << 20)
             .open()
             .map_err(|e| classify_error(iface, e))?
             .setnonblock()
