@@ -177,7 +177,8 @@ mod tests {
         super::advance(&mut span, 2); // behind: a retransmission or an old ACK
         assert_eq!(span, (5, 16));
         for _ in 0..8 {
-            super::advance(&mut span, span.0.wrapping_add(1 << 30));
+            let to = span.0.wrapping_add(1 << 30);
+            super::advance(&mut span, to);
         }
         assert_eq!(span.1, 16 + 8 * (1u64 << 30));
     }
