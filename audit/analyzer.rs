@@ -141,6 +141,9 @@ impl Analyzer {
         let table = &mut self.table;
         self.pending_owners.retain(|&(proto, client, server)| {
             let Some(flow) = table.get_mut(proto, client, server) else { return false };
+            if !flow.owner.as_ref().is_some_and(Owner::is_pending) {
+                return false; // settled meanwhile, by a later packet of the flow
+            }
             let owner = lookup.lookup(proto, client, server);
             let still_pending = owner.is_pending();
             flow.owner = Some(owner);

@@ -166,6 +166,8 @@ impl Line {
 pub struct SidecarWriter<W: Write> {
     out: W,
     seen: HashSet<(FlowKey, Option<u32>, Option<Reason>)>,
+    /// Flows already recorded with their process.
+    found: HashSet<FlowKey>,
     lines: u64,
 }
 
@@ -183,7 +185,7 @@ impl<W: Write> SidecarWriter<W> {
         serde_json::to_writer(&mut out, &header)?;
         out.write_all(b"\n")?;
         out.flush()?;
-        Ok(SidecarWriter { out, seen: HashSet::new(), lines: 0 })
+        Ok(SidecarWriter { out, seen: HashSet::new(), found: HashSet::new(), lines: 0 })
     }
 
     /// Records a flow's attribution. `first_seen_unix_ns` is the flow's first packet time (replay
@@ -193,8 +195,16 @@ impl<W: Write> SidecarWriter<W> {
             return Ok(false);
         }
         let key = FlowKey::new(key.proto, key.local, key.remote);
+        // Once a flow's process is known, a later "closed" answer for it (asked after the process
+        // exited) must not become the record replay uses.
+        if a.process().is_none() && self.found.contains(&key) {
+            return Ok(false);
+        }
         if !self.seen.insert((key, a.process().map(|p| p.pid), a.reason())) {
             return Ok(false);
+        }
+        if a.process().is_some() {
+            self.found.insert(key);
         }
         serde_json::to_writer(&mut self.out, &Line::new(&key, a, first_seen_unix_ns))?;
         self.out.write_all(b"\n")?;
