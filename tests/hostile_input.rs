@@ -1049,7 +1049,7 @@ fn dns_long_pointer_chains_are_linear() {
     // A short chain (well within the jump limit) still resolves.
     let msg = pointer_chain_message(100, true);
     let m = dns::parse(&msg).unwrap_or_default();
-    assert_eq!(m.questions.len(), 512);
+    assert_eq!(m.questions.len(), 16, "questions beyond the 16th are not read");
     assert!(m.questions.iter().all(|q| q.name == "example"));
 }
 
