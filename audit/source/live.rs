@@ -2,9 +2,9 @@
 //!
 //! Reads are non-blocking: libpcap's blocking read can hang past its timeout once traffic stops
 //! (TPACKET_V3, libpcap #550/#1489), which would keep `check --duration` from ending on time. When the
-//! ring is empty the loop sleeps 1 ms: a stop request is honoured within milliseconds, a new flow is
-//! seen (and its process looked up) while short-lived clients still hold their sockets, and an idle
-//! capture costs a thousand cheap wakeups a second (well under 1% of a core).
+//! ring is empty the loop sleeps: 1 ms while traffic flows, so a new flow is seen (and its process
+//! looked up) while short-lived clients still hold their sockets; after a second without packets it
+//! backs off to 10 ms, so an idle capture wakes a hundred times a second.
 
 use super::{Frame, Nanos};
 use pcap::{Active, Capture, Device, Savefile};
@@ -24,7 +24,10 @@ pub const BULK_PREFILTER: &str = "not (ip and tcp and not port 53 and tcp[tcpfla
 
 /// Large enough for any frame a NIC or loopback delivers, so a whole ClientHello is seen.
 pub const SNAPLEN: i32 = 262_144;
-const IDLE_SLEEP: Duration = Duration::from_millis(1);
+const BUSY_SLEEP: Duration = Duration::from_millis(1);
+const IDLE_SLEEP: Duration = Duration::from_millis(10);
+/// Without packets for this long the capture counts as idle.
+const IDLE_AFTER: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LiveError {
@@ -90,6 +93,8 @@ pub struct LiveCapture {
     linktype: u32,
     savefile: Option<Savefile>,
     frames: u64,
+    /// When the last packet arrived (kept across `run` calls: `watch` runs once per screen refresh).
+    last_packet: std::time::Instant,
 }
 
 impl LiveCapture {
@@ -120,7 +125,14 @@ impl LiveCapture {
             }
             None => None,
         };
-        Ok(LiveCapture { iface: iface.to_string(), cap, linktype, savefile, frames: 0 })
+        Ok(LiveCapture {
+            iface: iface.to_string(),
+            cap,
+            linktype,
+            savefile,
+            frames: 0,
+            last_packet: std::time::Instant::now(),
+        })
     }
 
     pub fn linktype(&self) -> u32 {
@@ -142,6 +154,7 @@ impl LiveCapture {
         while keep_going() {
             match self.cap.next_packet() {
                 Ok(packet) => {
+                    self.last_packet = std::time::Instant::now();
                     self.frames += 1;
                     if let Some(s) = self.savefile.as_mut() {
                         s.write(&packet);
@@ -157,7 +170,7 @@ impl LiveCapture {
                 }
                 Err(pcap::Error::TimeoutExpired | pcap::Error::NoMorePackets) => {
                     on_frame(None);
-                    std::thread::sleep(IDLE_SLEEP);
+                    std::thread::sleep(if self.last_packet.elapsed() < IDLE_AFTER { BUSY_SLEEP } else { IDLE_SLEEP });
                 }
                 Err(e) => return Err(classify_error(&self.iface, e)),
             }
