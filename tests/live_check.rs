@@ -344,3 +344,40 @@ fn watch_writes_plain_lines_to_a_pipe_and_stops_on_sigint() {
     assert!(text.contains("FAIL: "), "{text}");
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[test]
+fn sigterm_ends_a_capture_on_any_and_the_report_is_written() {
+    let Some(lab) = Lab::up() else { return };
+    // Default interface `any` (Linux cooked SLL2), no duration, no command: only a signal ends it.
+    let child = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.ns,
+            env!("CARGO_BIN_EXE_egress-audit"),
+            "check",
+            "--profile",
+            "claude-code",
+            "--format",
+            "json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    std::thread::sleep(Duration::from_millis(800));
+    curl_in(&lab, "https://api.anthropic.com/v1/messages?hold=200");
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let r = json(&out);
+    assert_eq!(r["source"][0]["path"], "any");
+    assert_eq!(r["source"][0]["linktypes"], serde_json::json!([276]), "any is captured as SLL2");
+    assert_eq!(flow_verdicts(&r), vec![("api.anthropic.com".into(), "model".into(), "allow".into())]);
+    assert_eq!(
+        r["flows"].as_array().map(|f| f.iter().filter(|f| f["proto"] == "tcp").count()),
+        Some(1),
+        "each packet once, not once per interface"
+    );
+}
