@@ -1,7 +1,7 @@
 //! Live audits: capture on an interface for a while, or for the lifetime of a command the audit
 //! launches (`check -- COMMAND`), through the same pipeline as replay.
 
-use crate::analyzer::Analyzer;
+use crate::analyzer::{Analyzer, InputStats};
 use crate::attribute::agents::AgentCatalog;
 use crate::attribute::owner::RecordingLookup;
 use crate::attribute::sidecar::SidecarWriter;
@@ -10,7 +10,7 @@ use crate::catalog::Catalog;
 use crate::flows::owner::{Owner, OwnerLookup};
 use crate::policy::Policy;
 use crate::replay::{analyze, header, source_entry};
-use crate::report::model::{CaptureInfo, CommandInfo};
+use crate::report::model::{CaptureInfo, CommandInfo, SourceFile};
 use crate::report::render::Renderer;
 use crate::report::{Builder, Report};
 use crate::source::file::FileInfo;
@@ -54,8 +54,30 @@ impl std::fmt::Display for LiveAuditError {
     }
 }
 
+/// The report's `source` entry for a finished live capture, and the notes its kernel counters call for.
+pub fn live_source(
+    capture: &mut LiveCapture,
+    name: String,
+    stats: &InputStats,
+    filter: Option<&str>,
+    started: Instant,
+) -> (SourceFile, Vec<String>) {
+    let kernel = capture.stats().unwrap_or_default();
+    let info =
+        FileInfo { format: "live", linktypes: vec![capture.linktype()], frames: stats.frames, bytes: stats.bytes };
+    let mut entry = source_entry("live", name, info, stats);
+    entry.capture = Some(CaptureInfo {
+        filter: filter.map(str::to_string),
+        received: kernel.received,
+        dropped: kernel.dropped,
+        if_dropped: kernel.if_dropped,
+        duration_ms: started.elapsed().as_millis() as u64,
+    });
+    (entry, drop_notes(&kernel))
+}
+
 /// What kernel drops mean for the report.
-pub fn drop_notes(kernel: &CaptureStats) -> Vec<String> {
+fn drop_notes(kernel: &CaptureStats) -> Vec<String> {
     if kernel.dropped + kernel.if_dropped == 0 {
         return Vec::new();
     }
@@ -155,24 +177,14 @@ pub fn check(cfg: &LiveConfig<'_>, out: &mut dyn Renderer) -> Result<Report, Liv
     if let Some(e) = capture_error {
         return Err(LiveAuditError::Capture(e));
     }
-    let kernel = capture.stats().unwrap_or_default();
-    notes.extend(drop_notes(&kernel));
+    let (mut entry, drops) = live_source(&mut capture, name, &stats, cfg.filter.as_deref(), started);
+    notes.extend(drops);
     if let Some(c) = child.as_mut()
         && exit_code.is_none()
         && exited_at.is_none()
     {
         notes.push(format!("the audited command (pid {}) was still running when the audit ended", c.id()));
     }
-    let info =
-        FileInfo { format: "live", linktypes: vec![capture.linktype()], frames: stats.frames, bytes: stats.bytes };
-    let mut entry = source_entry("live", name, info, &stats);
-    entry.capture = Some(CaptureInfo {
-        filter: cfg.filter.clone(),
-        received: kernel.received,
-        dropped: kernel.dropped,
-        if_dropped: kernel.if_dropped,
-        duration_ms: started.elapsed().as_millis() as u64,
-    });
     if !cfg.command.is_empty() {
         entry.command = Some(CommandInfo { argv: cfg.command.clone(), pid, exit_code });
     }

@@ -5,11 +5,10 @@ use crate::analyzer::Analyzer;
 use crate::catalog::Catalog;
 use crate::flows::owner::OwnerLookup;
 use crate::policy::{Policy, Verdict};
-use crate::replay::{header, source_entry};
-use crate::report::model::{CaptureInfo, FlowReport};
+use crate::replay::header;
+use crate::report::model::FlowReport;
 use crate::report::render::{Renderer, human_bytes};
 use crate::report::{Builder, Report};
-use crate::source::file::FileInfo;
 use crate::source::live::{LiveCapture, LiveError};
 use crate::text::printable_str;
 use comfy_table::{Cell, Color, Table, presets};
@@ -160,18 +159,7 @@ pub fn watch(
         builder.flow(&flow, &iface, 1);
     });
     builder.dns(&dns, &iface, 1);
-    let kernel = capture.stats().unwrap_or_default();
-    let info =
-        FileInfo { format: "live", linktypes: vec![capture.linktype()], frames: stats.frames, bytes: stats.bytes };
-    let mut entry = source_entry("live", iface, info, &stats);
-    entry.capture = Some(CaptureInfo {
-        filter: cfg.filter.clone(),
-        received: kernel.received,
-        dropped: kernel.dropped,
-        if_dropped: kernel.if_dropped,
-        duration_ms: started.elapsed().as_millis() as u64,
-    });
-    let notes = crate::live::drop_notes(&kernel);
+    let (entry, notes) = crate::live::live_source(&mut capture, iface, &stats, cfg.filter.as_deref(), started);
     let report = builder.finish(header(vec![entry], &cfg.policy, &cfg.catalog), Vec::new(), notes);
     let _ = summary.finish(&report);
     Ok(report)

@@ -100,43 +100,49 @@ fn read_legacy<R: Read>(
     let mut info = FileInfo { format: "pcap", ..FileInfo::default() };
     let mut linktype = 0u32;
     let mut nanos_per_tick: i64 = 1_000;
+    let done = drive(&mut reader, &mut |block| match block {
+        PcapBlockOwned::LegacyHeader(h) => {
+            // The upper bits of the link-type field carry FCS information (pcap spec §4).
+            linktype = h.network.0 as u32 & 0x0fff_ffff;
+            info.linktypes.push(linktype);
+            if h.is_nanosecond_precision() {
+                info.format = "pcap-nsec";
+                nanos_per_tick = 1;
+            }
+        }
+        PcapBlockOwned::Legacy(b) => {
+            info.frames += 1;
+            info.bytes += b.data.len() as u64;
+            let ts = i64::from(b.ts_sec) * 1_000_000_000 + i64::from(b.ts_usec) * nanos_per_tick;
+            on_frame(&Frame { number: info.frames, ts, linktype, data: b.data, orig_len: b.origlen });
+        }
+        PcapBlockOwned::NG(_) => {}
+    });
+    match done {
+        Ok(()) => Ok(info),
+        Err(e) => Err((info, e)),
+    }
+}
+
+/// Hands every block to `on_block` in file order until the end of the file or the first damage,
+/// whose offset the error names.
+fn drive(reader: &mut dyn PcapReaderIterator, on_block: &mut dyn FnMut(PcapBlockOwned<'_>)) -> Result<(), ReadError> {
     loop {
         let offset = reader.consumed() as u64;
         match reader.next() {
             Ok((len, block)) => {
-                match block {
-                    PcapBlockOwned::LegacyHeader(h) => {
-                        // The upper bits of the link-type field carry FCS information (pcap spec §4).
-                        linktype = h.network.0 as u32 & 0x0fff_ffff;
-                        info.linktypes.push(linktype);
-                        if h.is_nanosecond_precision() {
-                            info.format = "pcap-nsec";
-                            nanos_per_tick = 1;
-                        }
-                    }
-                    PcapBlockOwned::Legacy(b) => {
-                        info.frames += 1;
-                        info.bytes += b.data.len() as u64;
-                        let ts = i64::from(b.ts_sec) * 1_000_000_000 + i64::from(b.ts_usec) * nanos_per_tick;
-                        on_frame(&Frame { number: info.frames, ts, linktype, data: b.data, orig_len: b.origlen });
-                    }
-                    PcapBlockOwned::NG(_) => {}
-                }
-                // `consume` would move the unread rest of the buffer each time half of it is used; `refill`
-                // moves it once, when it must.
+                on_block(block);
+                // `consume` would move the unread rest of the buffer each time half of it is used;
+                // `refill` moves it once, when it must.
                 reader.consume_noshift(len);
             }
-            Err(PcapError::Eof) => return Ok(info),
+            Err(PcapError::Eof) => return Ok(()),
             Err(PcapError::Incomplete(_)) => {
                 if let Err(e) = reader.refill() {
-                    let reason = describe(&e);
-                    return Err((info, ReadError { offset, reason }));
+                    return Err(ReadError { offset, reason: describe(&e) });
                 }
             }
-            Err(e) => {
-                let reason = describe(&e);
-                return Err((info, ReadError { offset, reason }));
-            }
+            Err(e) => return Err(ReadError { offset, reason: describe(&e) }),
         }
     }
 }
@@ -156,55 +162,39 @@ fn read_ng<R: Read>(
     let mut info = FileInfo { format: "pcapng", ..FileInfo::default() };
     // Interface ids restart in every section (pcapng §4.1).
     let mut interfaces: Vec<Interface> = Vec::new();
-    loop {
-        let offset = reader.consumed() as u64;
-        match reader.next() {
-            Ok((len, block)) => {
-                if let PcapBlockOwned::NG(block) = block {
-                    match block {
-                        Block::SectionHeader(_) => interfaces.clear(),
-                        Block::InterfaceDescription(idb) => {
-                            let linktype = idb.linktype.0 as u32;
-                            if !info.linktypes.contains(&linktype) {
-                                info.linktypes.push(linktype);
-                            }
-                            interfaces.push(Interface {
-                                linktype,
-                                ticks_per_second: ticks_per_second(idb.if_tsresol),
-                                offset_seconds: idb.if_tsoffset,
-                            });
-                        }
-                        Block::EnhancedPacket(epb) => {
-                            let iface = interfaces.get(epb.if_id as usize).copied();
-                            let ticks = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
-                            let caplen = (epb.caplen as usize).min(epb.data.len());
-                            deliver_ng(&mut info, on_frame, iface, ticks, &epb.data[..caplen], epb.origlen);
-                        }
-                        Block::SimplePacket(spb) => {
-                            // A Simple Packet Block has no timestamp and belongs to interface 0.
-                            let iface = interfaces.first().copied();
-                            let caplen = (spb.origlen as usize).min(spb.data.len());
-                            deliver_ng(&mut info, on_frame, iface, 0, &spb.data[..caplen], spb.origlen);
-                        }
-                        _ => {}
-                    }
+    let done = drive(&mut reader, &mut |block| {
+        let PcapBlockOwned::NG(block) = block else { return };
+        match block {
+            Block::SectionHeader(_) => interfaces.clear(),
+            Block::InterfaceDescription(idb) => {
+                let linktype = idb.linktype.0 as u32;
+                if !info.linktypes.contains(&linktype) {
+                    info.linktypes.push(linktype);
                 }
-                // `consume` would move the unread rest of the buffer each time half of it is used; `refill`
-                // moves it once, when it must.
-                reader.consume_noshift(len);
+                interfaces.push(Interface {
+                    linktype,
+                    ticks_per_second: ticks_per_second(idb.if_tsresol),
+                    offset_seconds: idb.if_tsoffset,
+                });
             }
-            Err(PcapError::Eof) => return Ok(info),
-            Err(PcapError::Incomplete(_)) => {
-                if let Err(e) = reader.refill() {
-                    let reason = describe(&e);
-                    return Err((info, ReadError { offset, reason }));
-                }
+            Block::EnhancedPacket(epb) => {
+                let iface = interfaces.get(epb.if_id as usize).copied();
+                let ticks = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
+                let caplen = (epb.caplen as usize).min(epb.data.len());
+                deliver_ng(&mut info, on_frame, iface, ticks, &epb.data[..caplen], epb.origlen);
             }
-            Err(e) => {
-                let reason = describe(&e);
-                return Err((info, ReadError { offset, reason }));
+            Block::SimplePacket(spb) => {
+                // A Simple Packet Block has no timestamp and belongs to interface 0.
+                let iface = interfaces.first().copied();
+                let caplen = (spb.origlen as usize).min(spb.data.len());
+                deliver_ng(&mut info, on_frame, iface, 0, &spb.data[..caplen], spb.origlen);
             }
+            _ => {}
         }
+    });
+    match done {
+        Ok(()) => Ok(info),
+        Err(e) => Err((info, e)),
     }
 }
 
