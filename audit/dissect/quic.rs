@@ -194,6 +194,9 @@ impl Keys {
     }
 }
 
+/// Failed openings after which a (version, DCID) pair is not derived again.
+const MAX_FAILED_OPENS: u8 = 3;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Cid {
     len: u8,
@@ -399,6 +402,10 @@ struct KeySet {
 pub struct Assembler {
     /// Keys that opened a client Initial, by version and DCID (at most [`MAX_KEY_SETS`]).
     key_sets: Vec<KeySet>,
+    /// (version, DCID) pairs whose keys opened nothing, with how often: server packets and QUIC
+    /// lookalikes repeat the same DCID, and deriving keys (HKDF) for each is the costly part. A pair
+    /// is given up after [`MAX_FAILED_OPENS`] failures (one damaged client Initial is not enough).
+    failed: Vec<(u32, Cid, u8)>,
     /// Initial packet number space: one per connection, kept across a Retry (RFC 9000 §17.2.5.3).
     largest_pn: Option<u64>,
     /// CRYPTO bytes from offset 0 without a gap.
@@ -495,11 +502,21 @@ impl Assembler {
             let cached = self.key_sets.iter().position(|k| k.version == h.version && k.dcid == dcid);
             let opened = match cached {
                 Some(i) => open(&self.key_sets[i].keys, packet, h.pn_offset, self.largest_pn),
+                None if self.failed.iter().any(|&(v, c, n)| v == h.version && c == dcid && n >= MAX_FAILED_OPENS) => {
+                    None
+                }
                 None => {
                     let Some(keys) = Keys::derive(h.version, dcid.as_slice()) else { continue };
                     let opened = open(&keys, packet, h.pn_offset, self.largest_pn);
                     if opened.is_some() && self.key_sets.len() < MAX_KEY_SETS {
                         self.key_sets.push(KeySet { version: h.version, dcid, keys });
+                    } else if opened.is_none() {
+                        let known = self.failed.iter().position(|(v, c, _)| *v == h.version && *c == dcid);
+                        match known {
+                            Some(i) => self.failed[i].2 = self.failed[i].2.saturating_add(1),
+                            None if self.failed.len() < MAX_KEY_SETS => self.failed.push((h.version, dcid, 1)),
+                            None => {}
+                        }
                     }
                     opened
                 }

@@ -42,9 +42,12 @@ pub struct DnsRecord {
     pub flow_id: u64,
 }
 
+/// Records by name, then by (type, protocol): looking a name up borrows it, so the common case (a name
+/// seen before) allocates nothing.
 #[derive(Default)]
 pub struct DnsLog {
-    records: FxHashMap<(String, u16, AppProtocol), DnsRecord>,
+    records: FxHashMap<String, Vec<DnsRecord>>,
+    count: usize,
     pub dropped_names: u64,
 }
 
@@ -62,16 +65,23 @@ pub struct Seen {
 impl DnsLog {
     pub fn record(&mut self, m: &Message, seen: Seen) {
         for q in &m.questions {
-            let key = (q.name.clone(), q.qtype, seen.protocol);
-            let len = self.records.len();
-            let rec = match self.records.entry(key) {
-                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(e) => {
-                    if len >= MAX_RECORDS {
+            let known = self
+                .records
+                .get(q.name.as_str())
+                .and_then(|v| v.iter().position(|r| r.qtype == q.qtype && r.protocol == seen.protocol));
+            let rec = match known {
+                Some(i) => match self.records.get_mut(q.name.as_str()) {
+                    Some(v) => &mut v[i],
+                    None => continue,
+                },
+                None => {
+                    if self.count >= MAX_RECORDS {
                         self.dropped_names += 1;
                         continue;
                     }
-                    e.insert(DnsRecord {
+                    self.count += 1;
+                    let v = self.records.entry(q.name.clone()).or_default();
+                    v.push(DnsRecord {
                         name: q.name.clone(),
                         qtype: q.qtype,
                         protocol: seen.protocol,
@@ -84,7 +94,9 @@ impl DnsLog {
                         last_seen: seen.ts,
                         first_frame: seen.frame,
                         flow_id: seen.flow_id,
-                    })
+                    });
+                    let last = v.len() - 1;
+                    &mut v[last]
                 }
             };
             rec.last_seen = rec.last_seen.max(seen.ts);
@@ -116,7 +128,7 @@ impl DnsLog {
 
     /// Records in order of first appearance.
     pub fn records(&self) -> Vec<&DnsRecord> {
-        let mut v: Vec<&DnsRecord> = self.records.values().collect();
+        let mut v: Vec<&DnsRecord> = self.records.values().flatten().collect();
         v.sort_by(|a, b| (a.first_frame, &a.name, a.qtype).cmp(&(b.first_frame, &b.name, b.qtype)));
         v
     }

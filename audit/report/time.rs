@@ -22,9 +22,13 @@ pub fn rfc3339(ts: Nanos) -> String {
         (sod % 60, 2, '.'),
         (micros, 6, 'Z'),
     ] {
-        for p in (0..width).rev() {
-            out.push(char::from(b'0' + (v / 10i64.pow(p) % 10) as u8));
+        let mut digits = [b'0'; 6];
+        let mut rest = v;
+        for d in digits[..width].iter_mut().rev() {
+            *d = b'0' + (rest % 10) as u8;
+            rest /= 10;
         }
+        digits[..width].iter().for_each(|&d| out.push(char::from(d)));
         out.push(sep);
     }
     out

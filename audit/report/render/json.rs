@@ -17,6 +17,13 @@ impl<'w> Json<'w> {
         Json { out, flows: 0, line: Vec::with_capacity(2048) }
     }
 
+    /// Writes `,\n"key": value` straight to the output (no intermediate `serde_json::Value`).
+    fn field<T: serde::Serialize>(&mut self, key: &str, value: &T) -> io::Result<()> {
+        write!(self.out, ",\n{}: ", serde_json::to_string(key)?)?;
+        serde_json::to_writer(&mut self.out, value)?;
+        Ok(())
+    }
+
     fn start(&mut self) -> io::Result<()> {
         write!(self.out, "{{\n\"schema\": {},\n\"flows\": [", serde_json::to_string(SCHEMA)?)
     }
@@ -39,13 +46,15 @@ impl Renderer for Json<'_> {
             self.start()?;
         }
         self.out.write_all(b"\n]")?;
-        let serde_json::Value::Object(fields) = serde_json::to_value(report)? else {
-            return Err(io::Error::other("report did not serialize to an object"));
-        };
-        for (key, value) in fields.into_iter().filter(|(k, _)| k != "schema") {
-            write!(self.out, ",\n{}: ", serde_json::to_string(&key)?)?;
-            serde_json::to_writer(&mut self.out, &value)?;
-        }
+        let h = &report.header;
+        self.field("tool", &h.tool)?;
+        self.field("source", &h.source)?;
+        self.field("policy", &h.policy)?;
+        self.field("dns", &report.dns)?;
+        self.field("destinations", &report.destinations)?;
+        self.field("summary", &report.summary)?;
+        self.field("errors", &report.errors)?;
+        self.field("notes", &report.notes)?;
         self.out.write_all(b"\n}\n")?;
         self.out.flush()
     }
