@@ -21,16 +21,29 @@ const MAX_ACTIVE: usize = 1 << 19;
 
 #[derive(Hash, PartialEq, Eq, Clone, Copy, Debug)]
 struct Key {
-    lo: (IpAddr, u16),
-    hi: (IpAddr, u16),
+    /// Endpoints as (address, port) packed into one integer each, the smaller first, so both
+    /// directions share a key; hashing and comparing two integers is the cheapest per-packet form.
+    lo: (u128, u16),
+    hi: (u128, u16),
     proto: u8,
 }
 
+/// IPv4 addresses as IPv4-mapped IPv6 (::ffff:a.b.c.d), so every address is one u128.
+fn packed(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(v4) => u128::from(v4.to_ipv6_mapped()),
+        IpAddr::V6(v6) => u128::from(v6),
+    }
+}
+
 impl Key {
+    fn new(proto: u8, a: (IpAddr, u16), b: (IpAddr, u16)) -> Key {
+        let (a, b) = ((packed(a.0), a.1), (packed(b.0), b.1));
+        if a <= b { Key { lo: a, hi: b, proto } } else { Key { lo: b, hi: a, proto } }
+    }
+
     fn of(p: &Packet<'_>) -> Key {
-        let a = (p.src, p.src_port);
-        let b = (p.dst, p.dst_port);
-        if a <= b { Key { lo: a, hi: b, proto: p.proto } } else { Key { lo: b, hi: a, proto: p.proto } }
+        Key::new(p.proto, (p.src, p.src_port), (p.dst, p.dst_port))
     }
 }
 
@@ -137,9 +150,7 @@ impl FlowTable {
 
     /// The active flow between these endpoints, if any.
     pub fn get_mut(&mut self, proto: u8, a: SocketAddr, b: SocketAddr) -> Option<&mut Flow> {
-        let (a, b) = ((a.ip(), a.port()), (b.ip(), b.port()));
-        let key = if a <= b { Key { lo: a, hi: b, proto } } else { Key { lo: b, hi: a, proto } };
-        self.flows.get_mut(&key)
+        self.flows.get_mut(&Key::new(proto, (a.ip(), a.port()), (b.ip(), b.port())))
     }
 
     pub fn flows(&self) -> impl Iterator<Item = &Flow> {
