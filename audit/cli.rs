@@ -7,7 +7,7 @@ use egress_audit::classify::{Subject, judge};
 use egress_audit::flows::normalize_host;
 use egress_audit::live::{self, LiveConfig};
 use egress_audit::policy::Policy;
-use egress_audit::replay::{self, ReplayConfig};
+use egress_audit::replay::{self, ReplayConfig, ReportOptions};
 use egress_audit::report::render::{self, Format};
 use egress_audit::text::printable_str;
 use std::fs::File;
@@ -163,6 +163,7 @@ fn watch_command(args: WatchArgs) -> Result<i32, Fatal> {
         catalog,
         policy,
         agent: args.agent,
+        options: args.policy.options(true),
         stop: &STOP,
         owners: Some(live::owner_lookup(None, &mut Vec::new()).map_err(|e| Fatal(e.to_string()))?),
     };
@@ -242,6 +243,7 @@ fn check_command(args: CheckArgs) -> Result<i32, Fatal> {
     // A second Ctrl-C while the report is written is ignored; the first one only ends the capture.
     let _ = ctrlc::set_handler(|| STOP.store(true, Ordering::Relaxed));
     let mut renderer = render::renderer(args.format, output(&args.output)?);
+    let options = args.policy.options(true);
     let config = LiveConfig {
         iface: args.iface,
         filter: capture_filter(args.filter, !args.no_prefilter),
@@ -250,6 +252,7 @@ fn check_command(args: CheckArgs) -> Result<i32, Fatal> {
         write_pcap: args.write_pcap,
         catalog,
         policy,
+        options,
         stop: &STOP,
     };
     let report = live::check(&config, renderer.as_mut()).map_err(|e| Fatal(e.to_string()))?;
@@ -271,6 +274,21 @@ struct PolicyArgs {
     /// Extra catalog file(s) in the catalog format; entries with the same host and path replace shipped ones.
     #[arg(long = "catalog", value_name = "FILE")]
     catalogs: Vec<PathBuf>,
+    /// The system's DNS resolver (repeatable); plain DNS to any other is reported as a blind spot.
+    /// Live audits default to /etc/resolv.conf.
+    #[arg(long = "resolver", value_name = "IP")]
+    resolvers: Vec<std::net::IpAddr>,
+    /// Fail (exit 1) when less than this percentage of the flows are named.
+    #[arg(long, value_name = "PCT")]
+    min_coverage: Option<f64>,
+}
+
+impl PolicyArgs {
+    fn options(&self, live: bool) -> ReportOptions {
+        let resolvers =
+            if self.resolvers.is_empty() && live { replay::system_resolvers() } else { self.resolvers.clone() };
+        ReportOptions { resolvers, min_coverage: self.min_coverage }
+    }
 }
 
 #[derive(Args)]
@@ -375,7 +393,8 @@ fn output(path: &Option<PathBuf>) -> Result<Box<dyn Write>, Fatal> {
 fn replay_command(args: ReplayArgs) -> Result<i32, Fatal> {
     let (catalog, policy) = load(&args.policy)?;
     let mut renderer = render::renderer(args.format, output(&args.output)?);
-    let config = ReplayConfig { files: args.files, catalog, policy };
+    let options = args.policy.options(false);
+    let config = ReplayConfig { files: args.files, catalog, policy, options };
     let report = replay::run(&config, renderer.as_mut())?;
     drop(renderer);
     for e in &report.errors {

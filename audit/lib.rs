@@ -7,6 +7,7 @@
 
 pub mod analyzer;
 pub mod attribute;
+pub mod blind_spots;
 pub mod catalog;
 pub mod classify;
 pub mod decode;

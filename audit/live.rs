@@ -10,9 +10,9 @@ use crate::catalog::Catalog;
 use crate::flows::owner::{Owner, OwnerLookup};
 use crate::policy::Policy;
 use crate::replay::{analyze, header, source_entry};
+use crate::report::Report;
 use crate::report::model::{CaptureInfo, CommandInfo, SourceFile};
 use crate::report::render::Renderer;
-use crate::report::{Builder, Report};
 use crate::source::file::FileInfo;
 use crate::source::live::{CaptureStats, LiveCapture, LiveError};
 use std::io;
@@ -33,6 +33,7 @@ pub struct LiveConfig<'a> {
     pub write_pcap: Option<PathBuf>,
     pub catalog: Catalog,
     pub policy: Policy,
+    pub options: crate::replay::ReportOptions,
     /// Set by a signal handler (Ctrl-C, SIGTERM): stop capturing and still write the report.
     pub stop: &'a AtomicBool,
 }
@@ -150,7 +151,7 @@ pub fn check(cfg: &LiveConfig<'_>, out: &mut dyn Renderer) -> Result<Report, Liv
     }
     let mut exit_code: Option<i32> = None;
     let mut exited_at: Option<Instant> = None;
-    let mut builder = Builder::new(&cfg.catalog, &cfg.policy);
+    let mut builder = cfg.options.builder(&cfg.catalog, &cfg.policy);
     let name = cfg.iface.clone();
     let mut capture_error = None;
     let mut keep_going = || {

@@ -17,6 +17,32 @@ pub struct ReplayConfig {
     pub files: Vec<PathBuf>,
     pub catalog: Catalog,
     pub policy: Policy,
+    pub options: ReportOptions,
+}
+
+/// Report settings shared by every way of running the pipeline.
+#[derive(Debug, Clone, Default)]
+pub struct ReportOptions {
+    /// The configured DNS resolvers; plain DNS to others is a blind spot. Empty: not judged.
+    pub resolvers: Vec<std::net::IpAddr>,
+    /// Fail when fewer flows than this percentage are named.
+    pub min_coverage: Option<f64>,
+}
+
+impl ReportOptions {
+    pub fn builder<'a>(&self, catalog: &'a Catalog, policy: &'a Policy) -> Builder<'a> {
+        Builder::new(catalog, policy).with_resolvers(self.resolvers.clone()).with_min_coverage(self.min_coverage)
+    }
+}
+
+/// Nameservers of /etc/resolv.conf: what a live capture's host resolves with.
+pub fn system_resolvers() -> Vec<std::net::IpAddr> {
+    std::fs::read_to_string("/etc/resolv.conf")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("nameserver"))
+        .filter_map(|a| a.trim().split('%').next().and_then(|a| a.parse().ok()))
+        .collect()
 }
 
 pub fn policy_info(policy: &Policy, catalog: &Catalog) -> PolicyInfo {
@@ -34,6 +60,7 @@ pub fn policy_info(policy: &Policy, catalog: &Catalog) -> PolicyInfo {
             })
             .collect(),
         unknown: policy.unknown,
+        blind_spots: policy.blind_spots,
         catalog_rules: catalog.len(),
     }
 }
@@ -105,7 +132,7 @@ pub fn source_entry(kind: &'static str, path: String, info: FileInfo, stats: &In
 /// another) and renders the report. Damaged input is reported in the report's `errors`, with the
 /// flows read before the damage kept.
 pub fn run(cfg: &ReplayConfig, out: &mut dyn Renderer) -> io::Result<Report> {
-    let mut builder = Builder::new(&cfg.catalog, &cfg.policy);
+    let mut builder = cfg.options.builder(&cfg.catalog, &cfg.policy);
     let mut sources = Vec::new();
     let mut errors = Vec::new();
     for (index, path) in cfg.files.iter().enumerate() {

@@ -6,9 +6,9 @@ use crate::catalog::Catalog;
 use crate::flows::owner::OwnerLookup;
 use crate::policy::{Policy, Verdict};
 use crate::replay::header;
+use crate::report::Report;
 use crate::report::model::FlowReport;
 use crate::report::render::{Renderer, human_bytes};
-use crate::report::{Builder, Report};
 use crate::source::live::{LiveCapture, LiveError};
 use crate::text::printable_str;
 use comfy_table::{Cell, Color, Table, presets};
@@ -32,6 +32,7 @@ pub struct WatchConfig<'a> {
     pub agent: Option<String>,
     pub stop: &'a AtomicBool,
     pub owners: Option<Box<dyn OwnerLookup>>,
+    pub options: crate::replay::ReportOptions,
 }
 
 #[derive(Clone)]
@@ -115,7 +116,7 @@ pub fn watch(
     let mut capture = LiveCapture::open(&cfg.iface, cfg.filter.as_deref(), None)?;
     let started = Instant::now();
     let raw = RawMode(tty && terminal::enable_raw_mode().is_ok());
-    let mut builder = Builder::new(&cfg.catalog, &cfg.policy);
+    let mut builder = cfg.options.builder(&cfg.catalog, &cfg.policy);
     let mut analyzer = match cfg.owners {
         Some(o) => Analyzer::with_owner_lookup(o),
         None => Analyzer::new(),

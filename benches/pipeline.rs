@@ -14,11 +14,16 @@
 //!   to show lookup cost is flat in catalog size; the one-off build time of the latter is printed.
 //! * `catalog_build/*` — `Catalog::builtin()` and single-file `add_toml` builds of 1,000 and 4,000
 //!   entries (their ratio shows how build time grows with file size; see `DEFAULT_CHUNK`).
+//! * `quic/*`      — client-Initial cost per datagram: a fresh `quic::Assembler` fed one protected
+//!   1,200-byte Initial (v1, v2) carrying a whole Chrome-like ClientHello; the rejection of a
+//!   non-QUIC UDP datagram (a DNS query) and of a QUIC-looking Initial that fails authentication
+//!   (one ciphertext bit flipped); and the key derivation alone (`client_initial_secrets`).
 
 use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use egress_audit::analyzer::Analyzer;
 use egress_audit::catalog::Catalog;
 use egress_audit::decode::Decoder;
+use egress_audit::dissect::quic::{self, Assembler, VERSION_1, VERSION_2, protect_client_initial};
 use egress_audit::dissect::{dns, http, tls};
 use egress_audit::source::Frame;
 use egress_audit::source::file::read_frames;
@@ -345,5 +350,125 @@ fn bench_catalog(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_pipeline, bench_dissect, bench_catalog);
+criterion_group!(benches, bench_pipeline, bench_dissect, bench_catalog, bench_quic);
 criterion_main!(benches);
+
+/// One TLS extension: type, 2-byte length, body.
+fn extension(out: &mut Vec<u8>, kind: u16, body: &[u8]) {
+    out.extend_from_slice(&kind.to_be_bytes());
+    out.extend_from_slice(&u16::try_from(body.len()).unwrap_or(u16::MAX).to_be_bytes());
+    out.extend_from_slice(body);
+}
+
+/// A 2-byte-length-prefixed list.
+fn vec16(body: &[u8]) -> Vec<u8> {
+    let mut v = u16::try_from(body.len()).unwrap_or(u16::MAX).to_be_bytes().to_vec();
+    v.extend_from_slice(body);
+    v
+}
+
+/// A TLS 1.3 ClientHello handshake message (no record layer) shaped like Chrome's over QUIC: SNI,
+/// ALPN `h3`, supported_versions, supported_groups, an X25519 key share, signature algorithms,
+/// psk_key_exchange_modes, compress_certificate, application_settings and QUIC transport parameters.
+fn quic_client_hello(sni: &str) -> Vec<u8> {
+    let mut exts = Vec::new();
+    let mut name = vec![0];
+    name.extend_from_slice(&u16::try_from(sni.len()).unwrap_or(u16::MAX).to_be_bytes());
+    name.extend_from_slice(sni.as_bytes());
+    extension(&mut exts, 0, &vec16(&name));
+    extension(&mut exts, 16, &vec16(b"\x02h3"));
+    extension(&mut exts, 43, &[2, 0x03, 0x04]);
+    extension(&mut exts, 10, &vec16(&[0x00, 0x1d, 0x00, 0x17, 0x00, 0x18]));
+    let mut share = vec![0x00, 0x1d, 0x00, 0x20];
+    share.extend_from_slice(&[0x5a; 32]);
+    extension(&mut exts, 51, &vec16(&share));
+    extension(
+        &mut exts,
+        13,
+        &vec16(&[0x04, 0x03, 0x08, 0x04, 0x04, 0x01, 0x05, 0x03, 0x08, 0x05, 0x05, 0x01, 0x08, 0x06, 0x06, 0x01]),
+    );
+    extension(&mut exts, 45, &[1, 1]);
+    extension(&mut exts, 27, &[2, 0, 2]);
+    extension(&mut exts, 17513, &vec16(b"\x02h3"));
+    // Transport parameters: a dozen varint parameters plus initial_source_connection_id, ~90 bytes.
+    let mut tp = Vec::new();
+    for (id, value) in
+        [(0x01u8, &[0x80, 0x00, 0x75, 0x30][..]), (0x03, &[0x45, 0xac]), (0x04, &[0x80, 0x60, 0x00, 0x00])]
+    {
+        tp.extend_from_slice(&[id, u8::try_from(value.len()).unwrap_or(0)]);
+        tp.extend_from_slice(value);
+    }
+    for id in [0x05u8, 0x06, 0x07] {
+        tp.extend_from_slice(&[id, 4, 0x80, 0x60, 0x00, 0x00]);
+    }
+    tp.extend_from_slice(&[0x08, 2, 0x40, 0x64, 0x09, 2, 0x40, 0x67, 0x0e, 1, 0x04]);
+    tp.extend_from_slice(&[0x0f, 8, 1, 2, 3, 4, 5, 6, 7, 8]);
+    tp.extend_from_slice(&[0x20, 4, 0x80, 0x01, 0x00, 0x00]);
+    extension(&mut exts, 57, &tp);
+    let mut body = vec![3, 3];
+    body.extend_from_slice(&[0x42; 32]);
+    body.push(0);
+    body.extend_from_slice(&vec16(&[0x13, 0x01, 0x13, 0x02, 0x13, 0x03]));
+    body.extend_from_slice(&[1, 0]);
+    body.extend_from_slice(&vec16(&exts));
+    let mut msg = vec![1];
+    msg.extend_from_slice(&u32::try_from(body.len()).unwrap_or(0).to_be_bytes()[1..]);
+    msg.extend_from_slice(&body);
+    msg
+}
+
+/// One CRYPTO frame at offset 0 holding `data`, padded to a 1,200-byte datagram, protected as a
+/// client Initial of `version`.
+fn quic_initial(version: u32, dcid: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut frames = vec![0x06, 0x00];
+    frames.extend_from_slice(&(0x4000u16 | u16::try_from(data.len()).unwrap_or(0)).to_be_bytes());
+    frames.extend_from_slice(data);
+    let header = 1 + 4 + 1 + dcid.len() + 1 + 8 + 1 + 2 + 4;
+    frames.resize(frames.len().max(1200 - header - 16), 0); // PADDING up to 1,200 bytes in all
+    protect_client_initial(version, dcid, &[0x5c; 8], 0, &frames)
+        .unwrap_or_else(|| panic!("cannot build a QUIC Initial of version {version:#x}"))
+}
+
+fn bench_quic(c: &mut Criterion) {
+    let hello = quic_client_hello("api.anthropic.com");
+    let dcid = [0x83, 0x94, 0xc8, 0xf0, 0x3e, 0x51, 0x57, 0x08];
+    let v1 = quic_initial(VERSION_1, &dcid, &hello);
+    let v2 = quic_initial(VERSION_2, &dcid, &hello);
+    // A QUIC lookalike: the v1 Initial with one ciphertext bit flipped, so the AEAD tag fails.
+    let mut forged = v1.clone();
+    let at = forged.len() - 100;
+    forged[at] ^= 0x01;
+    // A non-QUIC UDP datagram: a DNS query for api.anthropic.com (first byte has the high bit clear).
+    let dns_query: &[u8] =
+        b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03api\x09anthropic\x03com\x00\x00\x01\x00\x01";
+    for (name, d) in [("v1", &v1), ("v2", &v2)] {
+        match Assembler::new().datagram(d) {
+            quic::Progress::Hello(h) => assert_eq!(h.sni.as_deref(), Some("api.anthropic.com"), "{name}"),
+            other => panic!("{name}: the Initial did not give the hello: {other:?}"),
+        }
+    }
+    let mut a = Assembler::new();
+    assert_eq!(a.datagram(&forged), quic::Progress::NeedMore);
+    assert!(!a.authenticated(), "the forged Initial must fail authentication");
+    let mut a = Assembler::new();
+    assert_eq!(a.datagram(dns_query), quic::Progress::NeedMore);
+    eprintln!(
+        "quic samples: ClientHello {} B, Initial datagram {} B (v1) / {} B (v2), DNS query {} B",
+        hello.len(),
+        v1.len(),
+        v2.len(),
+        dns_query.len()
+    );
+
+    let mut g = c.benchmark_group("quic");
+    g.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("initial_hello/v1", |b| b.iter(|| black_box(Assembler::new().datagram(black_box(&v1)))));
+    g.bench_function("initial_hello/v2", |b| b.iter(|| black_box(Assembler::new().datagram(black_box(&v2)))));
+    g.bench_function("reject/not_quic_dns", |b| b.iter(|| black_box(Assembler::new().datagram(black_box(dns_query)))));
+    g.bench_function("reject/auth_fail_v1", |b| b.iter(|| black_box(Assembler::new().datagram(black_box(&forged)))));
+    g.bench_function("client_initial_secrets/v1", |b| {
+        b.iter(|| black_box(quic::client_initial_secrets(VERSION_1, black_box(&dcid))))
+    });
+    g.finish();
+}

@@ -8,4 +8,5 @@
 pub mod dns;
 pub mod http;
 pub mod quic;
+pub mod socks;
 pub mod tls;

@@ -6,7 +6,7 @@ use super::stream::Stream;
 use super::{AppInfo, AppProtocol, Flow, MAX_REQUESTS_PER_FLOW};
 use crate::decode::TcpMeta;
 use crate::dissect::dns::{self, Message};
-use crate::dissect::{http, quic, tls};
+use crate::dissect::{http, quic, socks, tls};
 
 /// Client bytes buffered while looking for a hello or a request head.
 const CLIENT_LIMIT: usize = tls::MAX_HELLO + 8 * 1024;
@@ -151,6 +151,20 @@ fn advance(
                     insp.state = State::Http;
                 } else if d.starts_with(&POSTGRES_SSL_REQUEST) {
                     insp.client.consume(POSTGRES_SSL_REQUEST.len());
+                } else if matches!(d[0], 4 | 5) && app.protocol.is_none() {
+                    match socks::connect(d) {
+                        socks::Progress::NeedMore => return false,
+                        socks::Progress::Connect { target, len } => {
+                            app.protocol = Some(AppProtocol::Socks);
+                            app.connect_target.get_or_insert(target);
+                            insp.client.consume(len);
+                        }
+                        socks::Progress::NotSocks => {
+                            app.unrecognized = true;
+                            insp.state = State::Scan;
+                            insp.client.consume(d.len());
+                        }
+                    }
                 } else if d.starts_with(b"SSH-") {
                     app.protocol.get_or_insert(AppProtocol::Ssh);
                     return true;
@@ -159,6 +173,7 @@ fn advance(
                 {
                     return false;
                 } else {
+                    app.unrecognized = true;
                     insp.state = State::Scan;
                     insp.client.consume(d.len());
                 }

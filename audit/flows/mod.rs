@@ -28,6 +28,8 @@ pub enum AppProtocol {
     Mdns,
     Llmnr,
     Ssh,
+    /// A SOCKS proxy handshake; the tunnel is named by its CONNECT target.
+    Socks,
     /// QUIC (versions 1 and 2, drafts 23 to 32): a client Initial authenticated under its public keys.
     Quic,
 }
@@ -41,8 +43,10 @@ pub struct AppInfo {
     pub requests: Vec<http::Request>,
     /// Requests seen beyond [`MAX_REQUESTS_PER_FLOW`].
     pub requests_dropped: u64,
-    /// Target of the first HTTP CONNECT: this flow is a tunnel through a proxy.
+    /// Target of the first HTTP CONNECT or SOCKS request: this flow is a tunnel through a proxy.
     pub connect_target: Option<String>,
+    /// The client sent bytes no dissector recognized (not TLS, HTTP, DNS, SSH, SOCKS…).
+    pub unrecognized: bool,
 }
 
 /// One transport conversation (5-tuple), oriented client → server.

@@ -82,6 +82,9 @@ pub struct Policy {
     pub opt_in_classes: Vec<Class>,
     pub opt_in_hosts: Vec<HostPattern>,
     pub unknown: Verdict,
+    /// Verdict for flows that cannot be verified (ECH, no SNI, IP literal, DNS bypass, …): at least
+    /// this. Defaults to the `unknown` verdict.
+    pub blind_spots: Verdict,
 }
 
 #[derive(Deserialize)]
@@ -93,6 +96,8 @@ struct PolicyFile {
     local: LocalSection,
     opt_in: OptInSection,
     unknown: UnknownSection,
+    #[serde(default)]
+    blind_spots: Option<UnknownSection>,
 }
 
 #[derive(Deserialize)]
@@ -136,6 +141,7 @@ impl Policy {
             opt_in_classes: f.opt_in.classes.iter().map(|c| c.parse().map_err(fail)).collect::<Result<_, _>>()?,
             opt_in_hosts: hosts(&f.opt_in.hosts)?,
             unknown: f.unknown.verdict.into(),
+            blind_spots: f.blind_spots.map_or(f.unknown.verdict, |b| b.verdict).into(),
         })
     }
 

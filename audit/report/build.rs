@@ -3,6 +3,7 @@
 
 use super::model::*;
 use super::time::rfc3339;
+use crate::blind_spots;
 use crate::catalog::{Catalog, Class};
 use crate::classify::{Judgement, Subject, judge};
 use crate::flows::dns_log::DnsLog;
@@ -52,6 +53,8 @@ pub struct Builder<'a> {
     folded: u64,
     summary: Summary,
     dns: Vec<DnsReport>,
+    /// Configured DNS resolvers: plain DNS to any other is a blind spot (empty: not judged).
+    resolvers: Vec<std::net::IpAddr>,
 }
 
 fn proto_name(p: u8) -> String {
@@ -84,9 +87,24 @@ impl<'a> Builder<'a> {
                 named_by: Default::default(),
                 destinations_folded: 0,
                 attribution: None,
+                blind_spots: Default::default(),
+                coverage: Default::default(),
             },
             dns: Vec::new(),
+            resolvers: Vec::new(),
         }
+    }
+
+    /// The system's DNS resolvers, so that DNS to any other is reported.
+    pub fn with_resolvers(mut self, resolvers: Vec<std::net::IpAddr>) -> Self {
+        self.resolvers = resolvers;
+        self
+    }
+
+    /// Fail the report when less than `pct` percent of the flows are named.
+    pub fn with_min_coverage(mut self, pct: Option<f64>) -> Self {
+        self.summary.coverage.minimum_pct = pct;
+        self
     }
 
     /// Judges one finished flow and returns its report line.
@@ -139,6 +157,15 @@ impl<'a> Builder<'a> {
                 verdict: rj.verdict,
             });
         }
+        let blind_spot = blind_spots::of(f, host_source, j.class, &self.resolvers);
+        if let Some(b) = blind_spot.filter(|b| b.affects_verdict())
+            && !(j.class == Class::Local && j.verdict == Verdict::Allow)
+            && self.policy.blind_spots > j.verdict
+        {
+            j.verdict = self.policy.blind_spots;
+            j.reason =
+                format!("{}; blind spot {}: policy {} says {}", j.reason, b.as_str(), self.policy.name, j.verdict);
+        }
         let hello = f.app.hello.as_ref();
         FlowReport {
             id: format!("F{file_index}.{}", f.id),
@@ -161,6 +188,7 @@ impl<'a> Builder<'a> {
             rule: j.rule.clone(),
             verdict: j.verdict,
             reason: j.reason.clone(),
+            blind_spot,
             packets: f.total_packets(),
             bytes: f.bytes_each_way()[0] + f.bytes_each_way()[1],
             bytes_out: f.bytes_each_way()[0],
@@ -187,6 +215,23 @@ impl<'a> Builder<'a> {
         let named = s.named_by.entry(r.host_source).or_default();
         named.flows += 1;
         named.bytes += r.bytes;
+        if let Some(b) = r.blind_spot {
+            let c = s.blind_spots.entry(b).or_default();
+            c.flows += 1;
+            c.bytes += r.bytes;
+        }
+        if !matches!(r.app_protocol, Some(AppProtocol::Dns | AppProtocol::Mdns | AppProtocol::Llmnr)) {
+            let cov = &mut s.coverage;
+            cov.flows += 1;
+            cov.bytes += r.bytes;
+            let share = cov.by_source.entry(r.host_source).or_default();
+            share.flows += 1;
+            share.bytes += r.bytes;
+            if r.host_source != HostSource::None {
+                cov.named_flows += 1;
+                cov.named_bytes += r.bytes;
+            }
+        }
         if let Some(owner) = &f.owner {
             let coverage = s.attribution.get_or_insert_with(Default::default);
             let counts = match owner {
@@ -285,7 +330,7 @@ impl<'a> Builder<'a> {
     }
 
     /// Completes the report; any input error makes the exit code 2.
-    pub fn finish(mut self, header: Header, errors: Vec<String>, notes: Vec<String>) -> Report {
+    pub fn finish(mut self, header: Header, errors: Vec<String>, mut notes: Vec<String>) -> Report {
         let mut destinations: Vec<Destination> = self
             .destinations
             .drain()
@@ -306,7 +351,22 @@ impl<'a> Builder<'a> {
         // Violations first, then warnings; within a verdict the most traffic first.
         destinations.sort_by(|a, b| b.verdict.cmp(&a.verdict).then(b.bytes.cmp(&a.bytes)).then(a.host.cmp(&b.host)));
         self.summary.destinations_folded = self.folded;
-        let failed = self.summary.violations > 0;
+        let cov = &mut self.summary.coverage;
+        let pct = |part: u64, whole: u64| {
+            if whole == 0 { 100.0 } else { (part as f64 * 10_000.0 / whole as f64).round() / 100.0 }
+        };
+        cov.named_flows_pct = pct(cov.named_flows, cov.flows);
+        cov.named_bytes_pct = pct(cov.named_bytes, cov.bytes);
+        let (flows, bytes) = (cov.flows, cov.bytes);
+        for share in cov.by_source.values_mut() {
+            share.flows_pct = pct(share.flows, flows);
+            share.bytes_pct = pct(share.bytes, bytes);
+        }
+        cov.below_minimum = cov.minimum_pct.is_some_and(|m| cov.named_flows_pct < m);
+        if let (true, Some(m)) = (cov.below_minimum, cov.minimum_pct) {
+            notes.push(format!("only {}% of the flows are named, below --min-coverage {m}%", cov.named_flows_pct));
+        }
+        let failed = self.summary.violations > 0 || cov.below_minimum;
         self.summary.exit_code = if !errors.is_empty() { 2 } else { i32::from(failed) };
         self.summary.result = if !errors.is_empty() {
             "error"

@@ -1,6 +1,7 @@
 //! The report value: one document, several renderers. Its JSON form is a public interface, versioned
 //! by [`SCHEMA`] and described by `reports/egress-audit-report.v1.schema.json`.
 
+use crate::blind_spots::BlindSpot;
 use crate::catalog::Class;
 use crate::flows::owner::Owner;
 use crate::flows::{AppProtocol, HostSource};
@@ -78,6 +79,7 @@ pub struct PolicyInfo {
     pub description: String,
     pub model_allow: Vec<String>,
     pub unknown: Verdict,
+    pub blind_spots: Verdict,
     pub catalog_rules: usize,
 }
 
@@ -115,6 +117,8 @@ pub struct FlowReport {
     pub rule: Option<String>,
     pub verdict: Verdict,
     pub reason: String,
+    /// Why this flow cannot be (fully) verified, if it cannot.
+    pub blind_spot: Option<BlindSpot>,
     pub packets: u64,
     pub bytes: u64,
     pub bytes_out: u64,
@@ -197,6 +201,33 @@ pub struct Summary {
     pub destinations_folded: u64,
     /// Attribution coverage (live capture or replay with a sidecar); null when nothing was attributed.
     pub attribution: Option<AttributionCoverage>,
+    /// Flows (and bytes) by blind spot.
+    pub blind_spots: BTreeMap<BlindSpot, Counts>,
+    pub coverage: Coverage,
+}
+
+/// How much of the traffic the report could name, and by what evidence. DNS transport flows (whose
+/// questions are judged on their own) are not counted.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Coverage {
+    pub flows: u64,
+    pub bytes: u64,
+    pub named_flows: u64,
+    pub named_bytes: u64,
+    pub named_flows_pct: f64,
+    pub named_bytes_pct: f64,
+    pub by_source: BTreeMap<HostSource, CoverageShare>,
+    /// `--min-coverage`: the report fails when `named_flows_pct` is below it.
+    pub minimum_pct: Option<f64>,
+    pub below_minimum: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CoverageShare {
+    pub flows: u64,
+    pub bytes: u64,
+    pub flows_pct: f64,
+    pub bytes_pct: f64,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
