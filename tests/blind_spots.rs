@@ -139,3 +139,79 @@ fn coverage_is_counted_and_can_fail_the_report() {
     let (code, _) = replay(&fixture("mixed-vendors.pcap"), &["--policy", &policy, "--min-coverage", "80"]);
     assert_eq!(code, 0);
 }
+
+/// (dst, host, host_source, blind_spot) of every TCP/UDP flow that is not plain DNS to the resolver.
+fn flows(r: &Value) -> Vec<(String, String, String, String)> {
+    let s = |v: &Value| v.as_str().unwrap_or("-").to_string();
+    let mut v: Vec<_> = r["flows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| (f["proto"] == "tcp" || f["proto"] == "udp") && f["dst"] != "127.0.0.53:53")
+        .map(|f| (s(&f["dst"]), s(&f["host"]), s(&f["host_source"]), s(&f["blind_spot"])))
+        .collect();
+    v.sort();
+    v
+}
+
+fn row(dst: &str, host: &str, source: &str, spot: &str) -> (String, String, String, String) {
+    (dst.into(), host.into(), source.into(), spot.into())
+}
+
+#[test]
+fn recorded_quic_clients_are_named_including_a_hello_split_over_two_initials() {
+    // aioquic client → aioquic server; the second hello is 1,890 bytes over two Initial packets, with
+    // server_name in the second one.
+    let (_, r) = replay(&fixture("quic-local.pcap"), &["--profile", "codex"]);
+    assert_eq!(
+        flows(&r),
+        vec![
+            row("127.0.0.30:443", "api.openai.com", "quic", "-"),
+            row("127.0.0.33:443", "telemetry.quic.example", "quic", "-"),
+        ]
+    );
+    let model: Vec<&Value> =
+        r["flows"].as_array().into_iter().flatten().filter(|f| f["host"] == "api.openai.com").collect();
+    assert_eq!((model[0]["verdict"].as_str(), model[0]["alpn"][0].as_str()), (Some("allow"), Some("h3")));
+}
+
+#[test]
+fn recorded_dot_doh_and_another_resolver() {
+    // kdig over TLS to stunnel+dnsmasq, curl --doh-url to a local DoH server, dig @127.0.0.99.
+    let (code, r) = replay(&fixture("dot-doh.pcap"), &["--profile", "claude-code", "--resolver", "127.0.0.53"]);
+    assert_eq!(
+        flows(&r),
+        vec![
+            row("127.0.0.11:443", "api.anthropic.com", "sni", "-"),
+            row("127.0.0.53:853", "dns.local.example", "sni", "dns-over-tls"),
+            row("127.0.0.60:443", "cloudflare-dns.com", "sni", "dns-over-https"),
+            row("127.0.0.99:53", "-", "none", "dns-other-resolver"),
+        ]
+    );
+    assert_eq!(code, 1, "DoH to a public resolver is a violation");
+}
+
+#[test]
+fn recorded_ech_ip_literal_non_tls_ssh_socks_and_unknown_udp() {
+    let (_, r) = replay(&fixture("ech.pcap"), &["--profile", "local-only"]);
+    assert_eq!(
+        flows(&r),
+        vec![
+            row("127.0.0.11:443", "api.anthropic.com", "sni", "-"),
+            row("127.0.0.1:1080", "api.anthropic.com", "connect", "proxy"),
+            row("127.0.0.31:443", "public.ech.example", "sni", "ech"),
+            row("127.0.0.40:443", "-", "none", "tls-no-sni"),
+            row("127.0.0.41:443", "-", "none", "non-tls-on-443"),
+            row("127.0.0.42:22", "-", "none", "ssh"),
+            row("127.0.0.43:9999", "-", "none", "udp-unknown"),
+        ]
+    );
+    // The hardened profile makes every blind spot but the proxy a violation.
+    for f in r["flows"].as_array().into_iter().flatten() {
+        if let Some(spot) = f["blind_spot"].as_str().filter(|s| *s != "proxy") {
+            assert_eq!(f["verdict"], "violation", "{spot}: {f}");
+        }
+    }
+    let (_, r) = replay(&fixture("ech.pcap"), &["--profile", "claude-code"]);
+    assert!(has(&r, "public.ech.example", "ech", "warn"), "{:?}", spots(&r));
+}
