@@ -55,6 +55,25 @@ pub struct Builder<'a> {
     dns: Vec<DnsReport>,
     /// Configured DNS resolvers: plain DNS to any other is a blind spot (empty: not judged).
     resolvers: Vec<std::net::IpAddr>,
+    /// Judgements by host name (see [`Builder::judge_host`]).
+    judged: std::cell::RefCell<FxHashMap<String, Judgement>>,
+}
+
+/// Host names whose judgement is remembered.
+const MAX_JUDGED_HOSTS: usize = 65_536;
+
+/// `F<file>.<flow>`, the flow's stable id in a report.
+fn flow_id(file_index: usize, id: u64) -> String {
+    let mut s = String::with_capacity(16);
+    s.push('F');
+    crate::text::push_decimal(&mut s, file_index as u64);
+    s.push('.');
+    crate::text::push_decimal(&mut s, id);
+    s
+}
+
+fn printable_socket(sa: &std::net::SocketAddr) -> String {
+    crate::text::socket_addr(sa)
 }
 
 fn proto_name(p: u8) -> String {
@@ -92,6 +111,7 @@ impl<'a> Builder<'a> {
             },
             dns: Vec::new(),
             resolvers: Vec::new(),
+            judged: Default::default(),
         }
     }
 
@@ -134,7 +154,7 @@ impl<'a> Builder<'a> {
                 verdict: Verdict::Allow,
                 reason: "link-local name resolution (mDNS/LLMNR)".into(),
             },
-            _ => judge(subject, self.catalog, self.policy),
+            _ => self.judge_host(subject),
         };
         let mut requests = Vec::with_capacity(f.app.requests.len());
         for r in &f.app.requests {
@@ -168,12 +188,12 @@ impl<'a> Builder<'a> {
         }
         let hello = f.app.hello.as_ref();
         FlowReport {
-            id: format!("F{file_index}.{}", f.id),
+            id: flow_id(file_index, f.id),
             file: file.to_string(),
             first_frame: f.first_frame,
             proto: proto_name(f.proto),
-            src: f.client.to_string(),
-            dst: f.server.to_string(),
+            src: printable_socket(&f.client),
+            dst: printable_socket(&f.server),
             app_protocol: f.app.protocol,
             host: host.clone(),
             host_source,
@@ -277,6 +297,26 @@ impl<'a> Builder<'a> {
         d.named_by.insert(r.host_source);
     }
 
+    /// [`judge`] for a flow, remembered per host name when the answer cannot depend on the address
+    /// (no local allow-list, a name rather than an IP literal): most flows go to a few hosts.
+    fn judge_host(&self, subject: Subject<'_>) -> Judgement {
+        let cacheable = self.policy.local_allow.is_empty()
+            && subject.path.is_none()
+            && subject.host.is_some_and(|h| h.parse::<std::net::IpAddr>().is_err());
+        let Some(host) = subject.host.filter(|_| cacheable) else {
+            return judge(subject, self.catalog, self.policy);
+        };
+        if let Some(j) = self.judged.borrow().get(host) {
+            return j.clone();
+        }
+        let j = judge(subject, self.catalog, self.policy);
+        let mut cache = self.judged.borrow_mut();
+        if cache.len() < MAX_JUDGED_HOSTS {
+            cache.insert(host.to_string(), j.clone());
+        }
+        j
+    }
+
     /// Judges every DNS question of one input's log.
     pub fn dns(&mut self, log: &DnsLog, file: &str, file_index: usize) {
         for rec in log.records() {
@@ -322,7 +362,7 @@ impl<'a> Builder<'a> {
                 reason: j.reason,
                 file: file.to_string(),
                 first_frame: rec.first_frame,
-                flow_id: format!("F{file_index}.{}", rec.flow_id),
+                flow_id: flow_id(file_index, rec.flow_id),
                 first_seen: rfc3339(rec.first_seen),
                 last_seen: rfc3339(rec.last_seen),
             });

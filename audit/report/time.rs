@@ -11,8 +11,9 @@ pub fn rfc3339(ts: Nanos) -> String {
     if !(0..=9999).contains(&y) {
         return format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z", sod / 3600, sod / 60 % 60, sod % 60);
     }
-    // The common case, written digit by digit: this runs twice per flow.
-    let mut out = String::with_capacity(27);
+    // The common case, written digit by digit into a fixed buffer: this runs twice per flow.
+    let mut out = [0u8; 27];
+    let mut at = 0;
     for (v, width, sep) in [
         (y, 4, '-'),
         (i64::from(m), 2, '-'),
@@ -22,16 +23,15 @@ pub fn rfc3339(ts: Nanos) -> String {
         (sod % 60, 2, '.'),
         (micros, 6, 'Z'),
     ] {
-        let mut digits = [b'0'; 6];
         let mut rest = v;
-        for d in digits[..width].iter_mut().rev() {
+        for d in out[at..at + width].iter_mut().rev() {
             *d = b'0' + (rest % 10) as u8;
             rest /= 10;
         }
-        digits[..width].iter().for_each(|&d| out.push(char::from(d)));
-        out.push(sep);
+        out[at + width] = sep as u8;
+        at += width + 1;
     }
-    out
+    out.iter().map(|&b| char::from(b)).collect()
 }
 
 /// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian).
