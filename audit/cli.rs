@@ -136,20 +136,39 @@ fn sockets_command(args: SocketsArgs) -> Result<i32, Fatal> {
 
 #[derive(Args)]
 struct WatchArgs {
-    /// Interface to capture on (`any` for all).
-    #[arg(short = 'i', long = "interface", default_value = "any")]
-    iface: String,
+    #[command(flatten)]
+    capture: CaptureArgs,
     /// Show only this agent's rows (agent catalog id, e.g. claude-code).
     #[arg(long)]
     agent: Option<String>,
+    #[command(flatten)]
+    policy: PolicyArgs,
+}
+
+/// Where and what a live audit captures.
+#[derive(Args)]
+struct CaptureArgs {
+    /// Interface to capture on (`any` for all).
+    #[arg(short = 'i', long = "interface", default_value = "any")]
+    iface: String,
     /// Extra BPF filter (tcpdump syntax) applied in the kernel.
     #[arg(long)]
     filter: Option<String>,
-    /// Capture every packet: no kernel pre-filter of bulk TCP payload.
+    /// Capture every packet: no kernel pre-filter of bulk TCP payload (see README).
     #[arg(long)]
     no_prefilter: bool,
-    #[command(flatten)]
-    policy: PolicyArgs,
+}
+
+impl CaptureArgs {
+    /// The user's filter combined with the bulk pre-filter.
+    fn filter(&self) -> Option<String> {
+        let pre = (!self.no_prefilter).then_some(egress_audit::source::live::BULK_PREFILTER);
+        match (&self.filter, pre) {
+            (Some(u), Some(p)) => Some(format!("({u}) and ({p})")),
+            (Some(u), None) => Some(u.clone()),
+            (None, p) => p.map(str::to_string),
+        }
+    }
 }
 
 fn watch_command(args: WatchArgs) -> Result<i32, Fatal> {
@@ -158,8 +177,8 @@ fn watch_command(args: WatchArgs) -> Result<i32, Fatal> {
     let _ = ctrlc::set_handler(|| STOP.store(true, Ordering::Relaxed));
     let tty = io::stdout().is_terminal() && io::stdin().is_terminal();
     let config = egress_audit::watch::WatchConfig {
-        iface: args.iface,
-        filter: capture_filter(args.filter, !args.no_prefilter),
+        iface: args.capture.iface.clone(),
+        filter: args.capture.filter(),
         catalog,
         policy,
         agent: args.agent,
@@ -176,21 +195,14 @@ fn watch_command(args: WatchArgs) -> Result<i32, Fatal> {
 
 #[derive(Args)]
 struct CheckArgs {
-    /// Interface to capture on (`any` for all).
-    #[arg(short = 'i', long = "interface", default_value = "any")]
-    iface: String,
+    #[command(flatten)]
+    capture: CaptureArgs,
     /// Stop after this long (e.g. 30s, 5m, 1h); without it, stop when COMMAND exits or on Ctrl-C.
     #[arg(long, value_parser = parse_duration)]
     duration: Option<std::time::Duration>,
-    /// Extra BPF filter (tcpdump syntax) applied in the kernel.
-    #[arg(long)]
-    filter: Option<String>,
     /// Also record the session as a pcap file.
     #[arg(long, value_name = "FILE")]
     write_pcap: Option<PathBuf>,
-    /// Capture every packet: no kernel pre-filter of bulk TCP payload (see README).
-    #[arg(long)]
-    no_prefilter: bool,
     #[command(flatten)]
     policy: PolicyArgs,
     #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -220,16 +232,6 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     Ok(std::time::Duration::from_secs_f64(seconds))
 }
 
-/// The user's filter combined with the bulk pre-filter.
-fn capture_filter(user: Option<String>, prefilter: bool) -> Option<String> {
-    let pre = prefilter.then_some(egress_audit::source::live::BULK_PREFILTER);
-    match (user, pre) {
-        (Some(u), Some(p)) => Some(format!("({u}) and ({p})")),
-        (Some(u), None) => Some(u),
-        (None, p) => p.map(str::to_string),
-    }
-}
-
 static STOP: AtomicBool = AtomicBool::new(false);
 
 fn check_command(args: CheckArgs) -> Result<i32, Fatal> {
@@ -237,7 +239,7 @@ fn check_command(args: CheckArgs) -> Result<i32, Fatal> {
     if args.duration.is_none() && args.command.is_empty() {
         eprintln!(
             "egress-audit: capturing on {} until Ctrl-C (give --duration or -- COMMAND to stop by itself)",
-            args.iface
+            args.capture.iface
         );
     }
     // A second Ctrl-C while the report is written is ignored; the first one only ends the capture.
@@ -245,8 +247,8 @@ fn check_command(args: CheckArgs) -> Result<i32, Fatal> {
     let mut renderer = render::renderer(args.format, output(&args.output)?);
     let options = args.policy.options(true);
     let config = LiveConfig {
-        iface: args.iface,
-        filter: capture_filter(args.filter, !args.no_prefilter),
+        iface: args.capture.iface.clone(),
+        filter: args.capture.filter(),
         duration: args.duration,
         command: args.command,
         write_pcap: args.write_pcap,
