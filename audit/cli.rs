@@ -273,9 +273,13 @@ struct PolicyArgs {
     /// Shipped profile: default, claude-code, codex, copilot, cursor, gemini, opencode, continue, local-only.
     #[arg(long, value_name = "NAME")]
     profile: Option<String>,
-    /// Extra catalog file(s) in the catalog format; entries with the same host and path replace shipped ones.
+    /// Extra catalog file(s): the catalog's TOML format (entries with the same host and path replace
+    /// shipped ones), or a block list (hosts file, domain list, AdGuard/uBlock, dnsmasq), detected by content.
     #[arg(long = "catalog", value_name = "FILE")]
     catalogs: Vec<PathBuf>,
+    /// Class given to the names of imported block lists.
+    #[arg(long, value_name = "CLASS", default_value = "telemetry")]
+    import_class: String,
     /// The system's DNS resolver (repeatable); plain DNS to any other is reported as a blind spot.
     /// Live audits default to /etc/resolv.conf.
     #[arg(long = "resolver", value_name = "IP")]
@@ -316,6 +320,38 @@ enum CatalogCommand {
         #[command(flatten)]
         policy: PolicyArgs,
     },
+    /// Check the catalog for duplicates, conflicting classes, shadowed and unreachable rules (exit 1 on findings).
+    Lint {
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
+    /// Export what the policy denies, for a DNS blocker or firewall: hosts, dnsmasq, unbound, pihole,
+    /// adguard, nextdns, little-snitch (.lsrules), opensnitch, squid, nftables (names resolved now).
+    Export {
+        #[arg(long)]
+        format: String,
+        /// Only these classes (repeatable); default: every class the policy denies.
+        #[arg(long = "class")]
+        classes: Vec<String>,
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
+    /// Compare an existing allowlist or denylist (hosts/domain list, AdGuard, dnsmasq, .lsrules, a firewall
+    /// script) with the catalog and policy: what it lets through that is product traffic, what it blocks that
+    /// the chosen model needs (exit 1 when it disagrees).
+    Diff {
+        #[arg(long, value_name = "FILE")]
+        against: PathBuf,
+        /// allowlist or denylist (default: what the file says it is, else denylist).
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
     /// List catalog entries.
     List {
         #[arg(long)]
@@ -350,6 +386,13 @@ pub fn run() -> i32 {
             lookup_command(&host, path.as_deref(), &policy)
         }
         Command::Catalog(CatalogCommand::List { class, tool, policy }) => list_command(class, tool, &policy),
+        Command::Catalog(CatalogCommand::Lint { policy }) => lint_command(&policy),
+        Command::Catalog(CatalogCommand::Export { format, classes, output: out, policy }) => {
+            export_command(&format, &classes, &out, &policy)
+        }
+        Command::Catalog(CatalogCommand::Diff { against, kind, json, policy }) => {
+            diff_command(&against, kind.as_deref(), json, &policy)
+        }
         Command::Check(args) => check_command(args),
         Command::Watch(args) => watch_command(args),
         Command::Sockets(args) => sockets_command(args),
@@ -366,10 +409,13 @@ pub fn run() -> i32 {
 
 fn load(args: &PolicyArgs) -> Result<(Catalog, Policy), Fatal> {
     let mut catalog = Catalog::builtin().map_err(|e| Fatal(format!("shipped catalog is broken: {e}")))?;
+    let import_class: Class = args.import_class.parse().map_err(Fatal)?;
     for path in &args.catalogs {
         let text =
             std::fs::read_to_string(path).map_err(|e| Fatal(format!("cannot read catalog {}: {e}", path.display())))?;
-        catalog.add_toml(&text, &path.display().to_string()).map_err(|e| Fatal(e.to_string()))?;
+        catalog
+            .add_file(&text, &path.display().to_string(), import_class, "imported")
+            .map_err(|e| Fatal(e.to_string()))?;
     }
     let policy = match (&args.policy, &args.profile) {
         (Some(path), _) => {
@@ -445,6 +491,61 @@ fn list_command(class: Option<String>, tool: Option<String>, args: &PolicyArgs) 
         )?;
     }
     Ok(0)
+}
+
+fn lint_command(args: &PolicyArgs) -> Result<i32, Fatal> {
+    let (catalog, _) = load(args)?;
+    let findings = egress_audit::catalog::lint::lint(&catalog);
+    let mut out = io::stdout().lock();
+    for f in &findings {
+        writeln!(out, "{}: {}", f.kind, printable_str(&f.message))?;
+        for r in &f.rules {
+            writeln!(out, "    {}", printable_str(r))?;
+        }
+    }
+    writeln!(out, "{} finding(s) in {} rules", findings.len(), catalog.len())?;
+    Ok(i32::from(!findings.is_empty()))
+}
+
+fn export_command(
+    format: &str,
+    classes: &[String],
+    output_path: &Option<PathBuf>,
+    args: &PolicyArgs,
+) -> Result<i32, Fatal> {
+    let (catalog, policy) = load(args)?;
+    let format = format.parse::<egress_audit::catalog::export::ExportFormat>().map_err(|e| Fatal(e.to_string()))?;
+    let classes: Vec<Class> = classes.iter().map(|c| c.parse().map_err(Fatal)).collect::<Result<_, _>>()?;
+    let text =
+        egress_audit::catalog::export::export(&catalog, &policy, format, &classes).map_err(|e| Fatal(e.to_string()))?;
+    let mut out = output(output_path)?;
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(0)
+}
+
+fn diff_command(against: &std::path::Path, kind: Option<&str>, json: bool, args: &PolicyArgs) -> Result<i32, Fatal> {
+    use egress_audit::catalog::diff::{self, ListKind};
+    let (catalog, policy) = load(args)?;
+    let text =
+        std::fs::read_to_string(against).map_err(|e| Fatal(format!("cannot read {}: {e}", against.display())))?;
+    let parsed = diff::parse_list(&text).map_err(|e| Fatal(e.to_string()))?;
+    let kind: ListKind = match kind {
+        Some(k) => k.parse::<ListKind>().map_err(|e| Fatal(e.to_string()))?,
+        None => parsed.kind.unwrap_or(ListKind::Denylist),
+    };
+    let report = diff::diff(&catalog, &policy, &parsed.hosts, kind);
+    let mut out = io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &report).map_err(|e| Fatal(e.to_string()))?;
+        writeln!(out)?;
+    } else {
+        for line in report.to_text().lines() {
+            let fields: Vec<String> = line.split('\t').map(printable_str).collect();
+            writeln!(out, "{}", fields.join("\t"))?;
+        }
+    }
+    Ok(i32::from(!report.is_clean()))
 }
 
 fn profiles_command() -> Result<i32, Fatal> {

@@ -5,9 +5,14 @@
 //! with the catalog: exact names are one hash probe, suffix patterns one probe per label of the name.
 
 mod class;
+pub mod diff;
+pub mod export;
+pub mod import;
+pub mod lint;
 mod load;
 
 pub use class::Class;
+pub use import::{ImportError, ImportFormat, ImportSummary};
 pub use load::CatalogError;
 
 use rustc_hash::FxHashMap;
@@ -48,6 +53,8 @@ pub struct Catalog {
     exact: FxHashMap<String, PatternRules>,
     /// Keyed by the suffix without `*.`: `sentry.io` for `*.sentry.io`.
     suffix: FxHashMap<String, PatternRules>,
+    /// Rules replaced by a later rule with the same host and path (for `lint`).
+    replaced: Vec<Rule>,
 }
 
 impl Catalog {
@@ -80,7 +87,8 @@ impl Catalog {
             Some(p) => slot.by_path.iter().copied().find(|&i| self.rules[i as usize].path.as_ref() == Some(p)),
         };
         if let Some(i) = existing {
-            self.rules[i as usize] = rule;
+            let old = std::mem::replace(&mut self.rules[i as usize], rule);
+            self.replaced.push(old);
             return;
         }
         let index = self.rules.len() as u32;
@@ -91,6 +99,24 @@ impl Catalog {
         self.rules.push(rule);
         let rules = &self.rules;
         slot.by_path.sort_by_key(|&i| std::cmp::Reverse(rules[i as usize].path.as_ref().map_or(0, String::len)));
+    }
+
+    /// Adds a file in any format [`import`] reads (native TOML, hosts, plain domain list,
+    /// AdGuard/uBlock DNS syntax, dnsmasq), detected from its content. Names from block lists get
+    /// `class` and `tool`; see [`Catalog::add_import`] for how they merge.
+    pub fn add_file(
+        &mut self,
+        text: &str,
+        origin: &str,
+        class: Class,
+        tool: &str,
+    ) -> Result<ImportSummary, ImportError> {
+        self.add_import(text, origin, ImportFormat::Auto, class, tool)
+    }
+
+    /// Rules that a later rule with the same host and path replaced, in the order they were replaced.
+    pub fn replaced(&self) -> &[Rule] {
+        &self.replaced
     }
 
     pub fn len(&self) -> usize {
