@@ -38,8 +38,62 @@ enum Command {
     Watch(WatchArgs),
     /// One-shot table of agent processes (and their descendants) with their sockets.
     Sockets(SocketsArgs),
+    /// Audit the agents' own privacy switches, telemetry caches and credential exposure on this machine
+    /// (reads, never writes; exit 1 when a switch is not set as it should be).
+    Doctor(DoctorArgs),
     /// List the shipped policy profiles.
     Profiles,
+}
+
+#[derive(Args)]
+struct DoctorArgs {
+    /// Home directory to inspect (default: $HOME).
+    #[arg(long, value_name = "DIR")]
+    home: Option<PathBuf>,
+    /// Only this agent's checks (claude-code, codex, vscode, cursor, continue, opencode, pi, gemini-cli, copilot-cli, …).
+    #[arg(long)]
+    agent: Option<String>,
+    /// Also the hardened checks: auto-update, remote model catalogs, sharing, credential directories.
+    #[arg(long)]
+    hardened: bool,
+    /// Print the exact edits that fix the failures (snippets to merge, exports, caches to remove).
+    #[arg(long)]
+    print_fix: bool,
+    #[arg(long, value_enum, default_value_t = DoctorFormat::Table)]
+    format: DoctorFormat,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum DoctorFormat {
+    Table,
+    Json,
+    Markdown,
+}
+
+fn doctor_command(args: DoctorArgs) -> Result<i32, Fatal> {
+    use egress_audit::doctor;
+    let home = match args.home.or_else(|| std::env::var_os("HOME").map(PathBuf::from)) {
+        Some(h) => h,
+        None => return Err(Fatal("no home directory: give --home DIR".into())),
+    };
+    let mut opts = doctor::DoctorOptions::new(home);
+    opts.project_dir = std::env::current_dir().ok();
+    opts.agent = args.agent;
+    opts.hardened = args.hardened;
+    let report = doctor::run(&opts);
+    let mut out = io::stdout().lock();
+    match args.format {
+        DoctorFormat::Table => doctor::render::table(&report, &mut out)?,
+        DoctorFormat::Json => doctor::render::json(&report, &mut out)?,
+        DoctorFormat::Markdown => doctor::render::markdown(&report, &mut out)?,
+    }
+    if args.print_fix {
+        writeln!(out, "{}", doctor::fixes(&report))?;
+    }
+    for e in &report.errors {
+        eprintln!("egress-audit: error: {}", printable_str(&e.to_string()));
+    }
+    Ok(report.summary.exit_code)
 }
 
 #[derive(Args)]
@@ -396,6 +450,7 @@ pub fn run() -> i32 {
         Command::Check(args) => check_command(args),
         Command::Watch(args) => watch_command(args),
         Command::Sockets(args) => sockets_command(args),
+        Command::Doctor(args) => doctor_command(args),
         Command::Profiles => profiles_command(),
     };
     match result {

@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod classify;
 pub mod decode;
 pub mod dissect;
+pub mod doctor;
 pub mod flows;
 pub mod live;
 pub mod policy;
