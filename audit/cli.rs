@@ -257,6 +257,9 @@ struct CheckArgs {
     /// Also record the session as a pcap file.
     #[arg(long, value_name = "FILE")]
     write_pcap: Option<PathBuf>,
+    /// Also audit the agents' own switches on this machine (`doctor`, for $HOME) into the report.
+    #[arg(long)]
+    doctor: bool,
     #[command(flatten)]
     policy: PolicyArgs,
     #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -299,7 +302,13 @@ fn check_command(args: CheckArgs) -> Result<i32, Fatal> {
     // A second Ctrl-C while the report is written is ignored; the first one only ends the capture.
     let _ = ctrlc::set_handler(|| STOP.store(true, Ordering::Relaxed));
     let mut renderer = render::renderer(args.format, output(&args.output)?);
-    let options = args.policy.options(true);
+    let mut options = args.policy.options(true);
+    if args.doctor {
+        let home = std::env::var_os("HOME").map(PathBuf::from).ok_or_else(|| Fatal("--doctor needs $HOME".into()))?;
+        let mut opts = egress_audit::doctor::DoctorOptions::new(home);
+        opts.project_dir = std::env::current_dir().ok();
+        options.doctor = Some(egress_audit::doctor::run(&opts));
+    }
     let config = LiveConfig {
         iface: args.capture.iface.clone(),
         filter: args.capture.filter(),
@@ -347,7 +356,7 @@ impl PolicyArgs {
     fn options(&self, live: bool) -> ReportOptions {
         let resolvers =
             if self.resolvers.is_empty() && live { replay::system_resolvers() } else { self.resolvers.clone() };
-        ReportOptions { resolvers, min_coverage: self.min_coverage }
+        ReportOptions { resolvers, min_coverage: self.min_coverage, doctor: None }
     }
 }
 

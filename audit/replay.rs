@@ -27,11 +27,16 @@ pub struct ReportOptions {
     pub resolvers: Vec<std::net::IpAddr>,
     /// Fail when fewer flows than this percentage are named.
     pub min_coverage: Option<f64>,
+    /// A doctor audit to include (`check --doctor`).
+    pub doctor: Option<crate::doctor::DoctorReport>,
 }
 
 impl ReportOptions {
     pub fn builder<'a>(&self, catalog: &'a Catalog, policy: &'a Policy) -> Builder<'a> {
-        Builder::new(catalog, policy).with_resolvers(self.resolvers.clone()).with_min_coverage(self.min_coverage)
+        Builder::new(catalog, policy)
+            .with_resolvers(self.resolvers.clone())
+            .with_min_coverage(self.min_coverage)
+            .with_doctor(self.doctor.clone())
     }
 }
 

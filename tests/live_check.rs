@@ -381,3 +381,31 @@ fn sigterm_ends_a_capture_on_any_and_the_report_is_written() {
         "each packet once, not once per interface"
     );
 }
+
+#[test]
+fn check_with_doctor_includes_the_machines_agent_switches() {
+    let Some(lab) = Lab::up() else { return };
+    let home = lab.work.join("home");
+    std::fs::create_dir_all(home.join(".codex")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(home.join(".codex/config.toml"), "[analytics]\nenabled = true\n").unwrap_or_else(|e| panic!("{e}"));
+    let out = Command::new("ip")
+        .args(["netns", "exec", &lab.ns, env!("CARGO_BIN_EXE_egress-audit")])
+        .args(["check", "-i", "lo", "--profile", "claude-code", "--doctor", "--format", "json", "--", "sh", "-c"])
+        .arg("curl -4 -sk -o /dev/null https://api.anthropic.com/v1/messages")
+        .env("HOME", &home)
+        .env_remove("CODEX_HOME")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let r = json(&out);
+    assert_eq!(flow_verdicts(&r), vec![("api.anthropic.com".into(), "model".into(), "allow".into())]);
+    let failed: Vec<&str> = r["doctor"]["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| f["status"] == "fail")
+        .filter_map(|f| f["id"].as_str())
+        .collect();
+    assert!(failed.contains(&"codex.analytics.enabled"), "{failed:?}");
+    assert_eq!(out.status.code(), Some(1), "a failing switch fails the check");
+    assert_eq!(r["summary"]["result"], "fail");
+}

@@ -57,6 +57,7 @@ pub struct Builder<'a> {
     resolvers: Vec<std::net::IpAddr>,
     /// Judgements by host name (see [`Builder::judge_host`]).
     judged: std::cell::RefCell<FxHashMap<String, Judgement>>,
+    doctor: Option<crate::doctor::DoctorReport>,
 }
 
 /// Host names whose judgement is remembered.
@@ -112,7 +113,14 @@ impl<'a> Builder<'a> {
             dns: Vec::new(),
             resolvers: Vec::new(),
             judged: Default::default(),
+            doctor: None,
         }
+    }
+
+    /// Includes a doctor audit of the machine's agent switches; its failures fail the report.
+    pub fn with_doctor(mut self, doctor: Option<crate::doctor::DoctorReport>) -> Self {
+        self.doctor = doctor;
+        self
     }
 
     /// The system's DNS resolvers, so that DNS to any other is reported.
@@ -406,7 +414,11 @@ impl<'a> Builder<'a> {
         if let (true, Some(m)) = (cov.below_minimum, cov.minimum_pct) {
             notes.push(format!("only {}% of the flows are named, below --min-coverage {m}%", cov.named_flows_pct));
         }
-        let failed = self.summary.violations > 0 || cov.below_minimum;
+        let doctor_failures = self.doctor.as_ref().map_or(0, |d| d.summary.fail);
+        if doctor_failures > 0 {
+            notes.push(format!("doctor: {doctor_failures} agent switch(es) not set as they should be"));
+        }
+        let failed = self.summary.violations > 0 || cov.below_minimum || doctor_failures > 0;
         self.summary.exit_code = if !errors.is_empty() { 2 } else { i32::from(failed) };
         self.summary.result = if !errors.is_empty() {
             "error"
@@ -415,6 +427,6 @@ impl<'a> Builder<'a> {
         } else {
             "pass"
         };
-        Report { header, dns: self.dns, destinations, summary: self.summary, errors, notes }
+        Report { header, dns: self.dns, destinations, summary: self.summary, errors, notes, doctor: self.doctor }
     }
 }

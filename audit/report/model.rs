@@ -248,4 +248,7 @@ pub struct Report {
     pub errors: Vec<String>,
     /// Things that limit what the report can prove, without being errors (kernel drops, …).
     pub notes: Vec<String>,
+    /// `check --doctor`: the agents' own switches on this machine, audited with the traffic.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub doctor: Option<crate::doctor::DoctorReport>,
 }

@@ -55,6 +55,9 @@ impl Renderer for Json<'_> {
         self.field("summary", &report.summary)?;
         self.field("errors", &report.errors)?;
         self.field("notes", &report.notes)?;
+        if let Some(d) = &report.doctor {
+            self.field("doctor", d)?;
+        }
         self.out.write_all(b"\n}\n")?;
         self.out.flush()
     }

@@ -110,6 +110,10 @@ impl Renderer for Markdown<'_> {
             }
             writeln!(self.out)?;
         }
+        if let Some(d) = &r.doctor {
+            writeln!(self.out, "### Agent switches (doctor)\n")?;
+            crate::doctor::render::markdown(d, &mut self.out)?;
+        }
         for n in &r.notes {
             writeln!(self.out, "> **note:** {}", cell(n))?;
         }

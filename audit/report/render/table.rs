@@ -129,6 +129,9 @@ impl Renderer for Table<'_> {
                 if reasons.is_empty() { String::new() } else { format!(" (without: {})", reasons.join(", ")) }
             )?;
         }
+        if let Some(d) = &r.doctor {
+            crate::doctor::render::table(d, &mut self.out)?;
+        }
         for n in &r.notes {
             writeln!(self.out, "note: {}", printable_str(n))?;
         }
