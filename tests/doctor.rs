@@ -469,6 +469,77 @@ fn renderers_escape_file_text() {
     assert!(md.starts_with("## ❌ egress-audit doctor: FAIL"), "{md}");
 }
 
+#[test]
+fn continue_config_yaml() {
+    const ID: &str = "continue.config.allowAnonymousTelemetry";
+    // The current YAML config switches telemetry off.
+    let m = Machine::new();
+    let yaml = m.write(
+        "~/.continue/config.yaml",
+        "name: Local\nversion: 1.0.0\nschema: v1\n# telemetry off\nallowAnonymousTelemetry: false\nmodels: []\n",
+    );
+    let r = doctor::run(&m.opts(&[], false));
+    let f = r.finding(ID).unwrap();
+    assert_eq!(f.status, Status::Pass, "{}", f.found);
+    assert_eq!(f.file.as_deref(), Some(yaml.as_path()));
+    // Switched on in YAML: the fix is a YAML mapping for config.yaml that a YAML parser reads back.
+    m.write("~/.continue/config.yaml", "name: Local\nallowAnonymousTelemetry: true\n");
+    let r = doctor::run(&m.opts(&[], false));
+    let f = r.finding(ID).unwrap();
+    assert_eq!(f.status, Status::Fail);
+    assert_eq!(f.found, "true");
+    assert_eq!(
+        f.fix,
+        Some(Fix::Yaml { file: yaml.clone(), merge: serde_json::json!({"allowAnonymousTelemetry": false}) })
+    );
+    let fix = doctor::fixes(&r);
+    let snippet = fix.split("# ").find(|s| s.contains("config.yaml: merge these keys (YAML)")).unwrap();
+    let parsed: serde_json::Value = serde_yaml_ng::from_str(snippet.split_once('\n').unwrap().1).unwrap();
+    assert_eq!(parsed, serde_json::json!({"allowAnonymousTelemetry": false}));
+    // An empty config.yaml leaves the default (on); the fix goes into the file that is there.
+    m.write("~/.continue/config.yaml", "");
+    let r = doctor::run(&m.opts(&[], false));
+    let f = r.finding(ID).unwrap();
+    assert_eq!((f.status, f.found.as_str()), (Status::Fail, "not set (default true)"));
+    assert!(matches!(&f.fix, Some(Fix::Yaml { file, .. }) if file == &yaml));
+    // Only the legacy config.json: read as before, fixed as JSON.
+    fs::remove_file(&yaml).unwrap();
+    let json = m.write("~/.continue/config.json", r#"{"models": []}"#);
+    let r = doctor::run(&m.opts(&[], false));
+    let f = r.finding(ID).unwrap();
+    assert_eq!(f.status, Status::Fail);
+    assert!(matches!(&f.fix, Some(Fix::Json { file, .. }) if file == &json), "{:?}", f.fix);
+    m.write("~/.continue/config.json", r#"{"allowAnonymousTelemetry": false}"#);
+    assert_eq!(status(&doctor::run(&m.opts(&[], false)), ID), Status::Pass);
+}
+
+#[test]
+fn malformed_continue_yaml_is_a_finding_with_its_line() {
+    let m = Machine::new();
+    let yaml = m.write(
+        "~/.continue/config.yaml",
+        "name: Local\nversion: 1.0.0\nmodels:\n  - name: a\n    provider: [ollama\nallowAnonymousTelemetry: false\n",
+    );
+    let r = doctor::run(&m.opts(&[], false));
+    let bad = r.finding("continue.file.malformed").unwrap();
+    assert_eq!(bad.status, Status::Fail);
+    assert_eq!(bad.file.as_deref(), Some(yaml.as_path()));
+    assert!(bad.line.is_some_and(|l| (5..=7).contains(&l)), "{:?} {}", bad.line, bad.found);
+    assert_eq!(status(&r, "continue.config.allowAnonymousTelemetry"), Status::Unknown);
+    // Tabs for indentation and a bare mapping in a sequence are errors too, never a crash.
+    for text in ["a:\n\tb: 1\n", "- a\nb: 1\n", "key: \"unterminated\n", "\u{feff}: :\n  - ]\n"] {
+        m.write("~/.continue/config.yaml", text);
+        let r = doctor::run(&m.opts(&[], false));
+        let f = r.finding("continue.file.malformed").unwrap_or_else(|| panic!("{text:?}: {:?}", ids(&r)));
+        assert!(f.line.is_some_and(|l| l >= 1), "{text:?}: {:?}", f.line);
+    }
+    // A YAML document that is not a mapping has no switch: not set, no crash.
+    m.write("~/.continue/config.yaml", "- just\n- a list\n");
+    let r = doctor::run(&m.opts(&[], false));
+    assert_eq!(status(&r, "continue.config.allowAnonymousTelemetry"), Status::Fail);
+    assert!(r.finding("continue.file.malformed").is_none());
+}
+
 /// Runs a real agent CLI once with a fresh HOME and no network (its own network namespace), so it writes
 /// whatever it writes by default. `None` when no namespace can be made here.
 fn run_offline(bin: &std::path::Path, home: &std::path::Path, cwd: &std::path::Path, args: &[&str]) -> Option<String> {
@@ -496,52 +567,160 @@ fn run_offline(bin: &std::path::Path, home: &std::path::Path, cwd: &std::path::P
     None
 }
 
-/// The real CLIs' own default files, when `DOCTOR_AGENT_BIN` names a directory holding them (e.g. after
-/// `npm install -g --prefix /tmp/agents @google/gemini-cli @openai/codex`, DOCTOR_AGENT_BIN=/tmp/agents/bin).
+/// One pinned agent CLI of `.ci/agents`: its binary, the arguments of one short offline run, and what doctor
+/// must say about the files that run wrote into the fresh HOME.
+struct RealAgent {
+    bin: &'static str,
+    args: &'static [&'static str],
+    check: fn(&Machine),
+}
+
+/// Doctor's report for one agent in this machine's home.
+fn agent_report(m: &Machine, agent: &str, hardened: bool) -> DoctorReport {
+    let mut o = m.opts(&[], hardened);
+    o.agent = Some(agent.into());
+    let r = doctor::run(&o);
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    assert!(r.summary.tools_present.contains(&agent.to_string()), "{agent} not detected: {:?}", r.summary);
+    let broken: Vec<_> = r.findings.iter().filter(|f| f.id.contains(".file.")).map(|f| (&f.id, &f.found)).collect();
+    assert!(broken.is_empty(), "the tool's own files parse: {broken:?}");
+    r
+}
+
+const REAL_AGENTS: [RealAgent; 6] = [
+    RealAgent {
+        bin: "gemini",
+        args: &["-p", "hi"],
+        check: |m| {
+            assert!(m.path("~/.gemini").is_dir(), "gemini wrote no ~/.gemini");
+            let r = agent_report(m, "gemini", false);
+            assert_eq!(status(&r, "gemini.privacy.usageStatisticsEnabled"), Status::Fail);
+            assert_eq!(found(&r, "gemini.privacy.usageStatisticsEnabled"), "not set (default true)");
+            assert_eq!(status(&r, "gemini.telemetry.enabled"), Status::Pass);
+        },
+    },
+    RealAgent {
+        bin: "codex",
+        args: &["exec", "--skip-git-repo-check", "hi"],
+        check: |m| {
+            assert!(m.path("~/.codex").is_dir(), "codex wrote no ~/.codex");
+            let r = agent_report(m, "codex", false);
+            assert_eq!(status(&r, "codex.analytics.enabled"), Status::Fail);
+            assert_eq!(found(&r, "codex.analytics.enabled"), "not set (default true)");
+            assert_eq!(status(&r, "codex.otel.metrics_exporter"), Status::Fail);
+            assert_eq!(status(&r, "codex.otel.exporter"), Status::Pass);
+        },
+    },
+    // Claude Code without an API key exits at once, but first queues its unsent usage events.
+    RealAgent {
+        bin: "claude",
+        args: &["-p", "hi"],
+        check: |m| {
+            assert!(m.path("~/.claude").is_dir(), "claude wrote no ~/.claude");
+            let r = agent_report(m, "claude-code", false);
+            assert!(r.finding("claude-code.file.malformed").is_none());
+            for id in ["claude-code.env.CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "claude-code.env.DISABLE_TELEMETRY"]
+            {
+                assert_eq!(status(&r, id), Status::Fail, "{id}");
+                assert_eq!(found(&r, id), "not set", "{id}");
+            }
+            let queue = r.finding("claude-code.cache.telemetry").unwrap();
+            assert_eq!(queue.status, Status::Fail, "{}", queue.found);
+            assert!(queue.found.contains("file(s)"), "{}", queue.found);
+            assert_eq!(queue.fix, Some(Fix::Remove { path: m.path("~/.claude/telemetry") }));
+        },
+    },
+    // `opencode run` waits for the network until the timeout; `debug config` loads (and writes) the same
+    // global config and exits in about 2 s.
+    RealAgent {
+        bin: "opencode",
+        args: &["debug", "config"],
+        check: |m| {
+            let file = m.path("~/.config/opencode/opencode.jsonc");
+            assert!(file.is_file(), "opencode wrote no ~/.config/opencode/opencode.jsonc");
+            let r = agent_report(m, "opencode", true);
+            for (id, default) in
+                [("opencode.autoupdate", "not set (default true)"), ("opencode.share", "not set (default \"manual\")")]
+            {
+                let f = r.finding(id).unwrap();
+                assert_eq!(f.status, Status::Fail, "{id}");
+                assert_eq!(f.found, default, "{id}");
+            }
+            assert_eq!(status(&r, "opencode.env.OPENCODE_DISABLE_MODELS_FETCH"), Status::Fail);
+        },
+    },
+    // The Continue CLI writes logs and an index, no config.yaml: the file switch is not applicable and the
+    // documented variable is reported unset (and known to be ignored by this version).
+    RealAgent {
+        bin: "cn",
+        args: &["-p", "hi"],
+        check: |m| {
+            assert!(m.path("~/.continue").is_dir(), "cn wrote no ~/.continue");
+            let r = agent_report(m, "continue", false);
+            let config = r.finding("continue.config.allowAnonymousTelemetry").unwrap();
+            if m.path("~/.continue/config.yaml").exists() || m.path("~/.continue/config.json").exists() {
+                assert_ne!(config.status, Status::NotApplicable, "{}", config.found);
+            } else {
+                assert_eq!(config.status, Status::NotApplicable);
+                assert_eq!(config.found, "no such file (the switch only exists in it)");
+            }
+            assert_eq!(status(&r, "continue.env.CONTINUE_TELEMETRY_ENABLED"), Status::Fail);
+        },
+    },
+    // Copilot CLI writes ~/.copilot/config.json (JSONC, "managed automatically") and no switch: its
+    // telemetry opt-out is a command-line flag that no file shows.
+    RealAgent {
+        bin: "copilot",
+        args: &["-p", "hi"],
+        check: |m| {
+            assert!(m.path("~/.copilot").is_dir(), "copilot wrote no ~/.copilot");
+            let config = m.path("~/.copilot/config.json");
+            if config.is_file() {
+                doctor::parse_jsonc(&fs::read_to_string(&config).unwrap()).unwrap();
+            }
+            let r = agent_report(m, "copilot-cli", false);
+            assert_eq!(status(&r, "copilot-cli.telemetry"), Status::Unknown);
+        },
+    },
+];
+
+/// The real CLIs' own default files, when `DOCTOR_AGENT_BIN` names a directory holding them (`bash
+/// .ci/agents` installs the pinned versions and prints it). Each agent runs with its own fresh HOME; every
+/// agent is checked even when an earlier one fails, and a pinned agent whose binary is missing fails.
 #[test]
 fn real_agent_clis_default_files() {
     let Some(bin_dir) = std::env::var_os("DOCTOR_AGENT_BIN").map(PathBuf::from) else {
-        eprintln!("skipped: set DOCTOR_AGENT_BIN to a directory with gemini and/or codex installed from npm");
+        eprintln!("skipped: set DOCTOR_AGENT_BIN to the directory `bash .ci/agents` prints");
         return;
     };
-    let m = Machine::new();
-    let mut checked = 0;
-    let gemini = bin_dir.join("gemini");
-    if gemini.is_file() {
-        let Some(log) = run_offline(&gemini, &m.home(), &m.project(), &["-p", "hi"]) else {
+    let mut failures = Vec::new();
+    for agent in &REAL_AGENTS {
+        let bin = bin_dir.join(agent.bin);
+        if !bin.is_file() {
+            failures.push(format!("{}: no binary at {} (run bash .ci/agents)", agent.bin, bin.display()));
+            continue;
+        }
+        let m = Machine::new();
+        let started = std::time::Instant::now();
+        let Some(log) = run_offline(&bin, &m.home(), &m.project(), agent.args) else {
             eprintln!("skipped: no network namespace available");
             return;
         };
-        eprintln!("gemini (fresh HOME, offline): {}", log.lines().last().unwrap_or(""));
-        assert!(m.path("~/.gemini").is_dir(), "gemini wrote no ~/.gemini");
-        let mut o = m.opts(&[], false);
-        o.agent = Some("gemini".into());
-        let r = doctor::run(&o);
-        assert!(r.summary.tools_present.contains(&"gemini".to_string()));
-        assert!(r.findings.iter().all(|f| !f.id.contains(".file.")), "the tool's own files parse");
-        assert_eq!(status(&r, "gemini.privacy.usageStatisticsEnabled"), Status::Fail);
-        assert_eq!(found(&r, "gemini.privacy.usageStatisticsEnabled"), "not set (default true)");
-        assert_eq!(status(&r, "gemini.telemetry.enabled"), Status::Pass);
-        checked += 1;
+        eprintln!(
+            "{} (fresh HOME, offline, {:.1} s): {}",
+            agent.bin,
+            started.elapsed().as_secs_f64(),
+            log.lines().last().unwrap_or("")
+        );
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (agent.check)(&m)));
+        if let Err(e) = outcome {
+            let message = e
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            failures.push(format!("{}: {message}", agent.bin));
+        }
     }
-    let codex = bin_dir.join("codex");
-    if codex.is_file() {
-        let Some(log) = run_offline(&codex, &m.home(), &m.project(), &["exec", "--skip-git-repo-check", "hi"]) else {
-            eprintln!("skipped: no network namespace available");
-            return;
-        };
-        eprintln!("codex (fresh HOME, offline): {}", log.lines().last().unwrap_or(""));
-        assert!(m.path("~/.codex").is_dir(), "codex wrote no ~/.codex");
-        let mut o = m.opts(&[], false);
-        o.agent = Some("codex".into());
-        let r = doctor::run(&o);
-        assert!(r.summary.tools_present.contains(&"codex".to_string()));
-        assert!(r.findings.iter().all(|f| !f.id.contains(".file.")));
-        assert_eq!(status(&r, "codex.analytics.enabled"), Status::Fail);
-        assert_eq!(found(&r, "codex.analytics.enabled"), "not set (default true)");
-        assert_eq!(status(&r, "codex.otel.metrics_exporter"), Status::Fail);
-        assert_eq!(status(&r, "codex.otel.exporter"), Status::Pass);
-        checked += 1;
-    }
-    assert!(checked > 0, "DOCTOR_AGENT_BIN holds neither gemini nor codex");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -98,7 +98,7 @@ pub fn evaluate(spec: &Spec, opts: &DoctorOptions, report: &mut DoctorReport) {
                 }
             }
             match check.kind {
-                Kind::Json | Kind::Toml => ctx.settings(check, tool, base),
+                Kind::Json | Kind::Toml | Kind::Yaml => ctx.settings(check, tool, base),
                 Kind::ClaudeEnv => ctx.claude_env(check, base),
                 Kind::Env => ctx.env(check, base),
                 Kind::Cache => ctx.cache(check, tool, base),
@@ -123,7 +123,7 @@ fn matches_name(t: &ToolSpec, name: &str) -> bool {
 fn expected_text(check: &CheckSpec) -> String {
     let Some(expect) = &check.expect else { return String::new() };
     match check.kind {
-        Kind::Json | Kind::Toml => {
+        Kind::Json | Kind::Toml | Kind::Yaml => {
             let mut s = format!("{} = {}", check.key.as_deref().unwrap_or(""), show_toml(expect));
             for alt in &check.alt {
                 s.push_str(&format!(" (or {} = {})", alt.key, show_toml(&alt.expect)));
@@ -249,7 +249,10 @@ impl Ctx<'_> {
             found,
             expected: "a readable, valid settings file".into(),
             why: "A settings file the tool cannot parse is skipped or rejects the whole configuration: every switch in it is lost".into(),
-            source: "https://code.visualstudio.com/docs/languages/json#_json-with-comments".into(),
+            source: match Format::of(path, Format::Json) {
+                Format::Yaml => "https://yaml.org/spec/1.2.2/".into(),
+                _ => "https://code.visualstudio.com/docs/languages/json#_json-with-comments".into(),
+            },
             known_ineffective: None,
             hardened: false,
             fix: None,
@@ -257,7 +260,11 @@ impl Ctx<'_> {
     }
 
     fn settings(&mut self, check: &CheckSpec, tool: &ToolSpec, mut base: Finding) {
-        let format = if check.kind == Kind::Toml { Format::Toml } else { Format::Json };
+        let format = match check.kind {
+            Kind::Toml => Format::Toml,
+            Kind::Yaml => Format::Yaml,
+            _ => Format::Json,
+        };
         let key = check.key.clone().unwrap_or_default();
         let expect = check.expect.clone().unwrap_or(toml::Value::Boolean(false));
         // An environment variable that does the same job satisfies the check.
@@ -276,11 +283,12 @@ impl Ctx<'_> {
             .chain(check.alt.iter().cloned())
             .collect();
         let mut any_file = false;
+        let mut first_file: Option<PathBuf> = None;
         let mut broken: Option<PathBuf> = None;
         let mut profile_findings = Vec::new();
         let mut decided = false;
         for path in &paths {
-            let doc = self.docs.get(path, format).clone();
+            let doc = self.docs.get(path, Format::of(path, format)).clone();
             match &doc {
                 Doc::Missing => continue,
                 Doc::Unreadable(_) | Doc::Malformed { .. } => {
@@ -289,7 +297,10 @@ impl Ctx<'_> {
                     broken.get_or_insert(path.clone());
                     continue;
                 }
-                _ => any_file = true,
+                _ => {
+                    any_file = true;
+                    first_file.get_or_insert(path.clone());
+                }
             }
             if check.profiles
                 && let Doc::Toml(t) = &doc
@@ -336,7 +347,8 @@ impl Ctx<'_> {
                     };
                     base.status = if v == want { Status::Pass } else { Status::Fail };
                     if base.status == Status::Fail {
-                        base.fix = Some(self.edit(format, path.clone(), &k.key, check.flat, &k.expect));
+                        base.fix =
+                            Some(self.edit(Format::of(path, format), path.clone(), &k.key, check.flat, &k.expect));
                     }
                     decided = true;
                     break;
@@ -356,11 +368,14 @@ impl Ctx<'_> {
                     None => "not set".into(),
                 };
                 base.status = if check.default.as_ref() == Some(&expect) { Status::Pass } else { Status::Fail };
+                // A switch that only exists in its file is fixed in the file that is there.
+                let target = if check.only_if_exists { first_file } else { None }
+                    .or_else(|| check.fix_file.as_deref().and_then(|f| self.path(f, tool)));
                 if base.status == Status::Fail
-                    && let Some(file) = check.fix_file.as_deref().and_then(|f| self.path(f, tool))
+                    && let Some(file) = target
                 {
                     base.file = Some(file.clone());
-                    base.fix = Some(self.edit(format, file, &key, check.flat, &expect));
+                    base.fix = Some(self.edit(Format::of(&file, format), file, &key, check.flat, &expect));
                 }
             }
         }
@@ -371,6 +386,7 @@ impl Ctx<'_> {
     fn edit(&self, format: Format, file: PathBuf, key: &str, flat: bool, value: &toml::Value) -> Fix {
         match format {
             Format::Json => Fix::Json { file, merge: json_edit(key, flat, to_json(value)) },
+            Format::Yaml => Fix::Yaml { file, merge: json_edit(key, flat, to_json(value)) },
             Format::Toml => {
                 let route: Vec<&str> = key.split('.').collect();
                 Fix::Toml { file, merge: toml_edit(&route, value.clone()) }

@@ -69,6 +69,7 @@ pub enum Doc {
         line: usize,
         message: String,
     },
+    /// A JSON (JSONC) document, or a YAML one read into the same value model.
     Json(serde_json::Value),
     Toml(toml::Table),
 }
@@ -77,6 +78,17 @@ pub enum Doc {
 pub enum Format {
     Json,
     Toml,
+    Yaml,
+}
+
+impl Format {
+    /// The format of a settings file: YAML by its extension (`.yaml`, `.yml`), else the check's own.
+    pub fn of(path: &Path, default: Format) -> Format {
+        match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+            Some("yaml" | "yml") => Format::Yaml,
+            _ => default,
+        }
+    }
 }
 
 /// Parsed documents, read once per path however many checks look at them.
@@ -117,6 +129,15 @@ fn load(path: &Path, format: Format) -> Doc {
                 let line = e.span().map_or(0, |s| text[..s.start.min(text.len())].matches('\n').count() + 1);
                 Doc::Malformed { line, message: e.message().trim().to_string() }
             }
+        },
+        Format::Yaml => match serde_yaml_ng::from_str::<serde_json::Value>(&text) {
+            // An empty file is an empty document, as YAML loaders read it.
+            Ok(serde_json::Value::Null) => Doc::Json(serde_json::Value::Object(serde_json::Map::new())),
+            Ok(v) => Doc::Json(v),
+            Err(e) => Doc::Malformed {
+                line: e.location().map_or(0, |l| l.line()),
+                message: e.to_string().lines().next().unwrap_or_default().trim().to_string(),
+            },
         },
     }
 }

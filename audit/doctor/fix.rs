@@ -1,5 +1,5 @@
 //! `--print-fix`: the smallest edits that make the failing findings pass, grouped per file. Snippets are
-//! produced by the JSON and TOML serializers (never by editing text), to be merged into the named file.
+//! produced by the JSON, TOML and YAML serializers (never by editing text), to be merged into the named file.
 
 use super::{DoctorReport, Fix, Status};
 use std::collections::{BTreeMap, BTreeSet};
@@ -11,6 +11,7 @@ use std::path::PathBuf;
 pub fn fixes(report: &DoctorReport) -> String {
     let mut json: BTreeMap<PathBuf, serde_json::Value> = BTreeMap::new();
     let mut toml_files: BTreeMap<PathBuf, toml::Table> = BTreeMap::new();
+    let mut yaml: BTreeMap<PathBuf, serde_json::Value> = BTreeMap::new();
     let mut exports: BTreeMap<String, String> = BTreeMap::new();
     let mut removes: BTreeSet<PathBuf> = BTreeSet::new();
     let mut manual: Vec<(String, String)> = Vec::new();
@@ -20,6 +21,9 @@ pub fn fixes(report: &DoctorReport) -> String {
                 merge_json(json.entry(file.clone()).or_insert_with(|| serde_json::json!({})), merge);
             }
             Some(Fix::Toml { file, merge }) => merge_toml(toml_files.entry(file.clone()).or_default(), merge),
+            Some(Fix::Yaml { file, merge }) => {
+                merge_json(yaml.entry(file.clone()).or_insert_with(|| serde_json::json!({})), merge);
+            }
             Some(Fix::Export { name, value }) => {
                 exports.insert(name.clone(), value.clone());
             }
@@ -38,6 +42,10 @@ pub fn fixes(report: &DoctorReport) -> String {
     for (file, table) in &toml_files {
         let text = toml::to_string(table).unwrap_or_default();
         let _ = writeln!(out, "# {}: merge these keys (TOML)\n{}\n", file.display(), text.trim_end());
+    }
+    for (file, value) in &yaml {
+        let text = serde_yaml_ng::to_string(value).unwrap_or_default();
+        let _ = writeln!(out, "# {}: merge these keys (YAML)\n{}\n", file.display(), text.trim_end());
     }
     if !exports.is_empty() {
         let _ = writeln!(out, "# environment the agents start from (e.g. ~/.profile)");

@@ -90,6 +90,8 @@ pub enum Fix {
     Json { file: PathBuf, merge: serde_json::Value },
     /// Merge this table into the TOML file.
     Toml { file: PathBuf, merge: toml::Table },
+    /// Merge this mapping into the YAML file.
+    Yaml { file: PathBuf, merge: serde_json::Value },
     /// Set this variable in the environment the agent starts from.
     Export { name: String, value: String },
     /// Remove this local queue (files or directory).

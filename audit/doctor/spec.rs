@@ -36,6 +36,7 @@ pub struct ToolSpec {
 pub enum Kind {
     Json,
     Toml,
+    Yaml,
     ClaudeEnv,
     Env,
     Cache,
