@@ -587,7 +587,7 @@ fn agent_report(m: &Machine, agent: &str, hardened: bool) -> DoctorReport {
     r
 }
 
-const REAL_AGENTS: [RealAgent; 6] = [
+const REAL_AGENTS: [RealAgent; 7] = [
     RealAgent {
         bin: "gemini",
         args: &["-p", "hi"],
@@ -680,6 +680,17 @@ const REAL_AGENTS: [RealAgent; 6] = [
             }
             let r = agent_report(m, "copilot-cli", false);
             assert_eq!(status(&r, "copilot-cli.telemetry"), Status::Unknown);
+        },
+    },
+    // Pi without a provider asks to /login and exits; it has created ~/.pi/agent (sessions, auth.json).
+    RealAgent {
+        bin: "pi",
+        args: &["-p", "hi"],
+        check: |m| {
+            assert!(m.path("~/.pi/agent").is_dir(), "pi wrote no ~/.pi/agent");
+            let r = agent_report(m, "pi", true);
+            assert_eq!(status(&r, "pi.env.PI_SKIP_VERSION_CHECK"), Status::Fail);
+            assert_eq!(status(&r, "pi.env.PI_OFFLINE"), Status::Fail);
         },
     },
 ];
