@@ -96,6 +96,19 @@ pub enum HostSource {
     None,
 }
 
+impl HostSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HostSource::Connect => "connect",
+            HostSource::Sni => "sni",
+            HostSource::Quic => "quic",
+            HostSource::Http => "http",
+            HostSource::Dns => "dns",
+            HostSource::None => "none",
+        }
+    }
+}
+
 impl Flow {
     /// The flow's name and the evidence for it: a CONNECT target names the tunnel, then the TLS SNI,
     /// then the SNI of a QUIC Initial, then the HTTP Host, then DNS. Lowercased, without port or

@@ -50,25 +50,7 @@ impl Renderer for Markdown<'_> {
             s.dns_questions,
             files.join(", ")
         )?;
-        let c = &s.coverage;
-        let shares: Vec<String> = c
-            .by_source
-            .iter()
-            .map(|(source, share)| {
-                let name =
-                    serde_json::to_value(source).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
-                format!("{name} {}%", share.flows_pct)
-            })
-            .collect();
-        writeln!(
-            self.out,
-            "Coverage: **{}%** of {} flows named ({}% of bytes) — {}{}\n",
-            c.named_flows_pct,
-            c.flows,
-            c.named_bytes_pct,
-            shares.join(", "),
-            c.minimum_pct.map_or(String::new(), |m| format!(" · minimum {m}%"))
-        )?;
+        writeln!(self.out, "Coverage: {}\n", super::coverage_line(&s.coverage))?;
         if !s.blind_spots.is_empty() {
             let spots: Vec<String> =
                 s.blind_spots.iter().map(|(b, n)| format!("`{}` {}", b.as_str(), n.flows)).collect();

@@ -32,6 +32,20 @@ pub fn renderer<'w>(format: Format, out: Box<dyn Write + 'w>) -> Box<dyn Rendere
     }
 }
 
+/// One line on naming coverage: `83.33% of 6 flows named (63.56% of bytes): sni 66.67%, none 16.67%`.
+pub(crate) fn coverage_line(c: &super::model::Coverage) -> String {
+    let shares: Vec<String> =
+        c.by_source.iter().map(|(source, share)| format!("{} {}%", source.as_str(), share.flows_pct)).collect();
+    format!(
+        "{}% of {} flows named ({}% of bytes): {}{}",
+        c.named_flows_pct,
+        c.flows,
+        c.named_bytes_pct,
+        shares.join(", "),
+        c.minimum_pct.map_or(String::new(), |m| format!(" · minimum {m}%"))
+    )
+}
+
 /// Human-readable byte counts for the table and markdown.
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];

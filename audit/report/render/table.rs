@@ -25,10 +25,6 @@ fn grid(header: &[&str]) -> Grid {
     t
 }
 
-fn host_source_name(s: crate::flows::HostSource) -> String {
-    serde_json::to_value(s).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
-}
-
 fn verdict_cell(v: Verdict) -> &'static str {
     match v {
         Verdict::Violation => "VIOLATION",
@@ -99,21 +95,7 @@ impl Renderer for Table<'_> {
             s.dns_questions,
             printable_str(&r.header.policy.name),
         )?;
-        let c = &s.coverage;
-        let shares: Vec<String> = c
-            .by_source
-            .iter()
-            .map(|(source, share)| format!("{} {}%", host_source_name(*source), share.flows_pct))
-            .collect();
-        writeln!(
-            self.out,
-            "coverage: {}% of {} flows named ({}% of bytes): {}{}",
-            c.named_flows_pct,
-            c.flows,
-            c.named_bytes_pct,
-            shares.join(", "),
-            c.minimum_pct.map_or(String::new(), |m| format!(" · minimum {m}%"))
-        )?;
+        writeln!(self.out, "coverage: {}", super::coverage_line(&s.coverage))?;
         if !s.blind_spots.is_empty() {
             let spots: Vec<String> = s.blind_spots.iter().map(|(b, n)| format!("{} {}", b.as_str(), n.flows)).collect();
             writeln!(self.out, "blind spots (flows): {}", spots.join(", "))?;
