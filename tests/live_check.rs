@@ -36,6 +36,17 @@ impl Lab {
         Some(lab)
     }
 
+    /// Starts egress-audit inside the namespace with its output piped, for tests that end it by signal.
+    fn spawn_egress_audit(&self, args: &[&str]) -> std::process::Child {
+        Command::new("ip")
+            .args(["netns", "exec", &self.ns, env!("CARGO_BIN_EXE_egress-audit")])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run: {e}"))
+    }
+
     /// Runs egress-audit inside the namespace.
     fn egress_audit(&self, args: &[&str]) -> Output {
         Command::new("ip")
@@ -317,22 +328,7 @@ fn watch_draws_a_live_table_in_a_terminal_and_quits_on_q() {
 #[test]
 fn watch_writes_plain_lines_to_a_pipe_and_stops_on_sigint() {
     let Some(lab) = Lab::up() else { return };
-    let child = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &lab.ns,
-            env!("CARGO_BIN_EXE_egress-audit"),
-            "watch",
-            "-i",
-            "lo",
-            "--profile",
-            "claude-code",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let child = lab.spawn_egress_audit(&["watch", "-i", "lo", "--profile", "claude-code"]);
     std::thread::sleep(Duration::from_millis(800));
     curl_in(&lab, "https://statsig.anthropic.com/v1/rgstr");
     std::thread::sleep(Duration::from_millis(1800));
@@ -349,22 +345,7 @@ fn watch_writes_plain_lines_to_a_pipe_and_stops_on_sigint() {
 fn sigterm_ends_a_capture_on_any_and_the_report_is_written() {
     let Some(lab) = Lab::up() else { return };
     // Default interface `any` (Linux cooked SLL2), no duration, no command: only a signal ends it.
-    let child = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &lab.ns,
-            env!("CARGO_BIN_EXE_egress-audit"),
-            "check",
-            "--profile",
-            "claude-code",
-            "--format",
-            "json",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let child = lab.spawn_egress_audit(&["check", "--profile", "claude-code", "--format", "json"]);
     std::thread::sleep(Duration::from_millis(800));
     curl_in(&lab, "https://api.anthropic.com/v1/messages?hold=200");
     std::thread::sleep(Duration::from_millis(500));
