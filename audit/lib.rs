@@ -17,6 +17,7 @@ pub mod flows;
 pub mod live;
 pub mod policy;
 pub mod replay;
+pub mod sealed;
 pub mod report;
 pub mod source;
 pub mod text;

@@ -2,6 +2,7 @@
 //! counts. Deciding happens here (through `classify`), never in a renderer.
 
 use super::model::*;
+use super::seen::{RequestSource, SeenRequest, path_only};
 use super::time::rfc3339;
 use crate::blind_spots;
 use crate::catalog::{Catalog, Class};
@@ -58,6 +59,26 @@ pub struct Builder<'a> {
     /// Judgements by host name (see [`Builder::judge_host`]).
     judged: std::cell::RefCell<FxHashMap<String, Judgement>>,
     doctor: Option<crate::doctor::DoctorReport>,
+    request_source: Option<Box<dyn RequestSource + 'a>>,
+}
+
+fn seen_report(r: SeenRequest, rj: Judgement) -> RequestReport {
+    RequestReport {
+        method: printable_str(&r.method),
+        host: r.authority.as_deref().map(printable_str),
+        path: printable_str(path_only(&r.path)),
+        user_agent: r.user_agent.as_deref().map(printable_str),
+        class: rj.class,
+        tool: rj.tool,
+        rule: rj.rule,
+        verdict: rj.verdict,
+        seen_by: "sink",
+        http_version: r.http_version,
+        header_names: r.header_names.iter().map(|h| printable_str(h)).collect(),
+        status: r.status,
+        answered_by: r.answered_by,
+        canary_hits: r.canary_hits,
+    }
 }
 
 /// Host names whose judgement is remembered.
@@ -114,7 +135,27 @@ impl<'a> Builder<'a> {
             resolvers: Vec::new(),
             judged: Default::default(),
             doctor: None,
+            request_source: None,
         }
+    }
+
+    /// Requests seen off the wire (the sealed sink), joined to flows by their endpoints.
+    pub fn with_request_source(mut self, source: Option<Box<dyn RequestSource + 'a>>) -> Self {
+        self.request_source = source;
+        self
+    }
+
+    /// A request the sink saw, judged by its authority (else the flow's name) and path. A planted
+    /// credential in it is a violation whatever the host.
+    fn judge_seen(&self, r: &SeenRequest, flow_host: Option<&str>, server: std::net::SocketAddr) -> Judgement {
+        let host = r.authority.as_deref().map(normalize_host).or_else(|| flow_host.map(str::to_string));
+        let path = (r.method != "CONNECT").then_some(path_only(&r.path));
+        let mut rj = judge(Subject { host: host.as_deref(), path, server: Some(server) }, self.catalog, self.policy);
+        if !r.canary_hits.is_empty() {
+            rj.verdict = Verdict::Violation;
+            rj.reason = format!("credential-leak: planted credential(s) {} sent", r.canary_hits.join(", "));
+        }
+        rj
     }
 
     /// Includes a doctor audit of the machine's agent switches; its failures fail the report.
@@ -183,7 +224,22 @@ impl<'a> Builder<'a> {
                 tool: rj.tool,
                 rule: rj.rule,
                 verdict: rj.verdict,
+                seen_by: "wire",
+                http_version: None,
+                header_names: Vec::new(),
+                status: None,
+                answered_by: None,
+                canary_hits: Vec::new(),
             });
+        }
+        if let Some(source) = &self.request_source {
+            for r in source.requests(f.client, f.server) {
+                let rj = self.judge_seen(&r, host.as_deref(), f.server);
+                if rj.verdict > j.verdict {
+                    j = rj.clone();
+                }
+                requests.push(seen_report(r, rj));
+            }
         }
         let blind_spot = blind_spots::of(f, host_source, j.class, &self.resolvers);
         if let Some(b) = blind_spot.filter(|b| b.affects_verdict())
@@ -427,6 +483,15 @@ impl<'a> Builder<'a> {
         } else {
             "pass"
         };
-        Report { header, dns: self.dns, destinations, summary: self.summary, errors, notes, doctor: self.doctor }
+        Report {
+            header,
+            dns: self.dns,
+            destinations,
+            summary: self.summary,
+            errors,
+            notes,
+            doctor: self.doctor,
+            sealed: None,
+        }
     }
 }

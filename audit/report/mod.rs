@@ -3,6 +3,7 @@
 pub mod build;
 pub mod model;
 pub mod render;
+pub mod seen;
 pub mod time;
 
 pub use build::Builder;

@@ -93,6 +93,22 @@ pub struct RequestReport {
     pub tool: Option<String>,
     pub rule: Option<String>,
     pub verdict: Verdict,
+    /// Who saw the request: `wire` (plain HTTP in the capture) or `sink` (the sealed run's TLS sink).
+    pub seen_by: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_version: Option<String>,
+    /// Header names only (sink): values carry credentials and are never kept.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub header_names: Vec<String>,
+    /// The status the sealed sink answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// The model API the sealed sink played for this request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answered_by: Option<String>,
+    /// Planted canary credentials found in the request (`id@where`): each one is a credential leak.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub canary_hits: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -251,4 +267,7 @@ pub struct Report {
     /// `check --doctor`: the agents' own switches on this machine, audited with the traffic.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub doctor: Option<crate::doctor::DoctorReport>,
+    /// `check --sealed`: how the private world was made and what its DNS and sink saw.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<serde_json::Value>,
 }
