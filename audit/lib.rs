@@ -10,6 +10,7 @@ pub mod attribute;
 pub mod blind_spots;
 pub mod catalog;
 pub mod classify;
+pub mod compare;
 pub mod decode;
 pub mod dissect;
 pub mod doctor;

@@ -13,6 +13,7 @@ use crate::replay::{analyze, header, source_entry};
 use crate::report::Report;
 use crate::report::model::{CaptureInfo, CommandInfo, SourceFile};
 use crate::report::render::Renderer;
+use crate::report::seen::RequestSource;
 use crate::source::file::FileInfo;
 use crate::source::live::{CaptureStats, LiveCapture, LiveError};
 use std::io;
@@ -36,6 +37,17 @@ pub struct LiveConfig<'a> {
     pub options: crate::replay::ReportOptions,
     /// Set by a signal handler (Ctrl-C, SIGTERM): stop capturing and still write the report.
     pub stop: &'a AtomicBool,
+    /// Variables set (Some) or removed (None) for the command.
+    pub env: Vec<(String, Option<String>)>,
+    /// Every address is this host's (the sealed namespace): both ends of every flow are looked up.
+    pub all_addresses_local: bool,
+}
+
+/// What a run adds around the capture (the sealed world): requests seen off the wire, and its own
+/// section of the report once the capture ended.
+pub trait Session {
+    fn request_source(&self) -> Option<Box<dyn RequestSource + '_>>;
+    fn finish(&mut self, report: &mut Report);
 }
 
 #[derive(Debug)]
@@ -94,11 +106,21 @@ pub fn owner_lookup(
     write_pcap: Option<&std::path::Path>,
     notes: &mut Vec<String>,
 ) -> Result<Box<dyn OwnerLookup>, LiveAuditError> {
+    owner_lookup_with(write_pcap, false, notes)
+}
+
+/// [`owner_lookup`]; `all_local` when every address is this host's (the sealed namespace).
+pub fn owner_lookup_with(
+    write_pcap: Option<&std::path::Path>,
+    all_local: bool,
+    notes: &mut Vec<String>,
+) -> Result<Box<dyn OwnerLookup>, LiveAuditError> {
     // Short-lived processes (a curl, a git) hold their sockets for milliseconds: a miss refreshes the
     // snapshot after 2 ms already, and a burst of misses spends at most a third of a core on snapshots.
     let config = AttributeConfig {
         min_refresh_interval: std::time::Duration::from_millis(2),
         cost_factor: 2,
+        all_addresses_local: all_local,
         ..Default::default()
     };
     let catalog = AgentCatalog::builtin().map_err(|e| LiveAuditError::Launch(e.to_string()))?;
@@ -130,28 +152,46 @@ impl OwnerLookup for NoOwners {
     }
 }
 
-fn launch(argv: &[String]) -> Result<Child, LiveAuditError> {
+fn launch(argv: &[String], env: &[(String, Option<String>)]) -> Result<Child, LiveAuditError> {
     let (program, args) = argv.split_first().ok_or_else(|| LiveAuditError::Launch("empty command".into()))?;
-    Command::new(program).args(args).spawn().map_err(|e| LiveAuditError::Launch(format!("cannot run {program}: {e}")))
+    let mut command = Command::new(program);
+    command.args(args);
+    for (key, value) in env {
+        match value {
+            Some(v) => command.env(key, v),
+            None => command.env_remove(key),
+        };
+    }
+    command.spawn().map_err(|e| LiveAuditError::Launch(format!("cannot run {program}: {e}")))
 }
 
 /// Audits live traffic until the duration ends, the command exits, or a stop is requested.
 pub fn check(cfg: &LiveConfig<'_>, out: &mut dyn Renderer) -> Result<Report, LiveAuditError> {
+    check_with(cfg, out, None)
+}
+
+/// [`check`] with a session around the capture (see [`Session`]).
+pub fn check_with(
+    cfg: &LiveConfig<'_>,
+    out: &mut dyn Renderer,
+    session: Option<&mut dyn Session>,
+) -> Result<Report, LiveAuditError> {
     let mut capture = LiveCapture::open(&cfg.iface, cfg.filter.as_deref(), cfg.write_pcap.as_deref())
         .map_err(LiveAuditError::Capture)?;
     let mut notes = Vec::new();
     // The first process snapshot is the expensive one: take it before the command starts, so the
     // command's first connections find the attribution ready to look again at once.
-    let mut owners = owner_lookup(cfg.write_pcap.as_deref(), &mut notes)?;
+    let mut owners = owner_lookup_with(cfg.write_pcap.as_deref(), cfg.all_addresses_local, &mut notes)?;
     let started = Instant::now();
-    let mut child = if cfg.command.is_empty() { None } else { Some(launch(&cfg.command)?) };
+    let mut child = if cfg.command.is_empty() { None } else { Some(launch(&cfg.command, &cfg.env)?) };
     let pid = child.as_ref().map(Child::id);
     if let Some(pid) = pid {
         owners.add_agent_root(pid, "command");
     }
     let mut exit_code: Option<i32> = None;
     let mut exited_at: Option<Instant> = None;
-    let mut builder = cfg.options.builder(&cfg.catalog, &cfg.policy);
+    let source = session.as_deref().and_then(|s| s.request_source());
+    let mut builder = cfg.options.builder(&cfg.catalog, &cfg.policy).with_request_source(source);
     let name = cfg.iface.clone();
     let mut capture_error = None;
     let mut keep_going = || {
@@ -189,7 +229,10 @@ pub fn check(cfg: &LiveConfig<'_>, out: &mut dyn Renderer) -> Result<Report, Liv
     if !cfg.command.is_empty() {
         entry.command = Some(CommandInfo { argv: cfg.command.clone(), pid, exit_code });
     }
-    let report = builder.finish(header(vec![entry], &cfg.policy, &cfg.catalog), Vec::new(), notes);
+    let mut report = builder.finish(header(vec![entry], &cfg.policy, &cfg.catalog), Vec::new(), notes);
+    if let Some(s) = session {
+        s.finish(&mut report);
+    }
     out.finish(&report).map_err(LiveAuditError::Output)?;
     Ok(report)
 }

@@ -218,6 +218,8 @@ pub struct Config {
     pub cost_factor: u32,
     /// A complete /proc/*/fd walk at most this often; snapshots in between only look for new sockets.
     pub full_walk_every: Duration,
+    /// Every address is this host's (the sealed namespace routes all of them to `lo`).
+    pub all_addresses_local: bool,
 }
 
 impl Default for Config {
@@ -228,6 +230,7 @@ impl Default for Config {
             max_pending: 65_536,
             cost_factor: 10,
             full_walk_every: Duration::from_secs(2),
+            all_addresses_local: false,
         }
     }
 }
@@ -308,6 +311,7 @@ impl Attributor {
     }
 
     pub fn with(config: Config, catalog: AgentCatalog) -> Result<Attributor, AttributeError> {
+        let all_local = config.all_addresses_local;
         let mut reader = SocketReader::new();
         reader.full_walk_every = config.full_walk_every;
         let mut a = Attributor {
@@ -316,7 +320,7 @@ impl Attributor {
             procs: ProcessTable::new()?,
             reader,
             sockets: SocketTable::default(),
-            local: LocalAddrs::new(),
+            local: LocalAddrs::new().with_all_local(all_local),
             roots: HashMap::new(),
             lineage: HashMap::new(),
             memo: HashMap::new(),

@@ -1,6 +1,9 @@
 //! Command-line interface: turns arguments into library configuration and an exit code
 //! (0 clean, 1 policy violations, 2 usage or input error).
 
+mod diff;
+mod sealed;
+
 use clap::{Args, Parser, Subcommand};
 use egress_audit::catalog::{Catalog, Class};
 use egress_audit::classify::{Subject, judge};
@@ -43,6 +46,9 @@ enum Command {
     Doctor(DoctorArgs),
     /// List the shipped policy profiles.
     Profiles,
+    /// What changed between two JSON reports (before/after an update or a settings change): destinations,
+    /// request paths and DNS names added, removed or judged differently (exit 1 when something new is not allowed).
+    Diff(diff::DiffArgs),
 }
 
 #[derive(Args)]
@@ -266,6 +272,8 @@ struct CheckArgs {
     format: Format,
     #[arg(long, short, value_name = "FILE")]
     output: Option<PathBuf>,
+    #[command(flatten)]
+    sealed: sealed::SealedArgs,
     /// The agent command to run under audit; its whole process tree is the agent.
     #[arg(last = true, value_name = "COMMAND")]
     command: Vec<String>,
@@ -292,6 +300,9 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 static STOP: AtomicBool = AtomicBool::new(false);
 
 fn check_command(args: CheckArgs) -> Result<i32, Fatal> {
+    if args.sealed.sealed {
+        return sealed::run(args);
+    }
     let (catalog, policy) = load(&args.policy)?;
     if args.duration.is_none() && args.command.is_empty() {
         eprintln!(
@@ -319,6 +330,8 @@ fn check_command(args: CheckArgs) -> Result<i32, Fatal> {
         policy,
         options,
         stop: &STOP,
+        env: Vec::new(),
+        all_addresses_local: false,
     };
     let report = live::check(&config, renderer.as_mut()).map_err(|e| Fatal(e.to_string()))?;
     drop(renderer);
@@ -427,7 +440,7 @@ enum CatalogCommand {
 }
 
 /// A failure to report on one line, with exit code 2.
-struct Fatal(String);
+pub(crate) struct Fatal(pub(crate) String);
 
 impl From<io::Error> for Fatal {
     fn from(e: io::Error) -> Self {
@@ -461,6 +474,7 @@ pub fn run() -> i32 {
         Command::Sockets(args) => sockets_command(args),
         Command::Doctor(args) => doctor_command(args),
         Command::Profiles => profiles_command(),
+        Command::Diff(args) => diff::run(args),
     };
     match result {
         Ok(code) => code,

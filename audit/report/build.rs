@@ -233,7 +233,12 @@ impl<'a> Builder<'a> {
             });
         }
         if let Some(source) = &self.request_source {
-            for r in source.requests(f.client, f.server) {
+            let seen = source.requests(f.client, f.server);
+            // The sink saw the same plain-HTTP requests as the wire, with more detail: keep its copy.
+            if !seen.is_empty() {
+                requests.retain(|w| !seen.iter().any(|r| r.method == w.method && path_only(&r.path) == w.path));
+            }
+            for r in seen {
                 let rj = self.judge_seen(&r, host.as_deref(), f.server);
                 if rj.verdict > j.verdict {
                     j = rj.clone();

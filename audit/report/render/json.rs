@@ -55,6 +55,9 @@ impl Renderer for Json<'_> {
         self.field("summary", &report.summary)?;
         self.field("errors", &report.errors)?;
         self.field("notes", &report.notes)?;
+        if let Some(s) = &report.sealed {
+            self.field("sealed", s)?;
+        }
         if let Some(d) = &report.doctor {
             self.field("doctor", d)?;
         }

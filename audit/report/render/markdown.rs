@@ -8,11 +8,12 @@ use std::io::{self, Write};
 
 pub struct Markdown<'w> {
     out: Box<dyn Write + 'w>,
+    requests: super::requests::RequestRows,
 }
 
 impl<'w> Markdown<'w> {
     pub fn new(out: Box<dyn Write + 'w>) -> Self {
-        Markdown { out }
+        Markdown { out, requests: Default::default() }
     }
 }
 
@@ -22,7 +23,8 @@ fn cell(s: &str) -> String {
 }
 
 impl Renderer for Markdown<'_> {
-    fn flow(&mut self, _flow: &FlowReport) -> io::Result<()> {
+    fn flow(&mut self, flow: &FlowReport) -> io::Result<()> {
+        self.requests.add(flow);
         Ok(())
     }
 
@@ -55,6 +57,29 @@ impl Renderer for Markdown<'_> {
             let spots: Vec<String> =
                 s.blind_spots.iter().map(|(b, n)| format!("`{}` {}", b.as_str(), n.flows)).collect();
             writeln!(self.out, "Blind spots (flows that cannot be verified): {}\n", spots.join(", "))?;
+        }
+        if let Some(sealed) = &r.sealed {
+            writeln!(self.out, "Sealed run: {}\n", cell(&super::sealed_line(sealed)))?;
+        }
+        if !self.requests.is_empty() {
+            writeln!(self.out, "| verdict | request | class | tool | count | answered |")?;
+            writeln!(self.out, "|---|---|---|---|---|---|")?;
+            for (k, row) in &self.requests.rows {
+                let mut what = format!("`{}`", cell(&format!("{} {}{}", k.method, k.host, k.path)));
+                if !row.canary_hits.is_empty() {
+                    what.push_str(&format!(" **canary {}**", cell(&row.canary_hits.join(", "))));
+                }
+                writeln!(
+                    self.out,
+                    "| {} | {what} | {} | {} | {} | {} |",
+                    k.verdict.0,
+                    row.class.map(|c| c.to_string()).unwrap_or_default(),
+                    cell(row.tool.as_deref().unwrap_or("-")),
+                    row.count,
+                    cell(&super::requests::statuses(row))
+                )?;
+            }
+            writeln!(self.out)?;
         }
         if !r.destinations.is_empty() {
             writeln!(self.out, "| verdict | destination | class | tool | flows | bytes | why |")?;

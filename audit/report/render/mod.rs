@@ -4,6 +4,7 @@
 mod json;
 mod markdown;
 mod ndjson;
+pub mod requests;
 mod table;
 
 use super::model::{FlowReport, Report};
@@ -56,4 +57,27 @@ pub fn human_bytes(n: u64) -> String {
         unit += 1;
     }
     if unit == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[unit]) }
+}
+
+/// One line on a sealed run: how it was isolated and what its DNS and sink saw.
+pub(crate) fn sealed_line(s: &serde_json::Value) -> String {
+    let get = |p: &str| s.pointer(p).cloned().unwrap_or(serde_json::Value::Null);
+    let mut line = format!(
+        "{} namespace, CA {}, model {} · {} DNS questions · {} connections, {} requests, {} model replies",
+        get("/isolation").as_str().unwrap_or("?"),
+        if get("/trust_ca").as_bool() == Some(true) { "trusted" } else { "not trusted" },
+        if get("/emulate").as_bool() == Some(true) { "played" } else { "not played" },
+        get("/dns_questions"),
+        get("/sink/connections"),
+        get("/sink/requests"),
+        get("/sink/emulated_model_replies"),
+    );
+    if let Some(failed) = s.pointer("/sink/tls_failed_names").and_then(|v| v.as_object()).filter(|m| !m.is_empty()) {
+        let names: Vec<String> = failed.keys().map(|k| crate::text::printable_str(k)).collect();
+        line.push_str(&format!(" · TLS refused by the client for {}", names.join(", ")));
+    }
+    if let Some(dir) = get("/run_dir").as_str() {
+        line.push_str(&format!(" · run files in {}", crate::text::printable_str(dir)));
+    }
+    line
 }

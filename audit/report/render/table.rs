@@ -10,11 +10,12 @@ use std::io::{self, Write};
 
 pub struct Table<'w> {
     out: Box<dyn Write + 'w>,
+    requests: super::requests::RequestRows,
 }
 
 impl<'w> Table<'w> {
     pub fn new(out: Box<dyn Write + 'w>) -> Self {
-        Table { out }
+        Table { out, requests: Default::default() }
     }
 }
 
@@ -34,7 +35,8 @@ fn verdict_cell(v: Verdict) -> &'static str {
 }
 
 impl Renderer for Table<'_> {
-    fn flow(&mut self, _flow: &FlowReport) -> io::Result<()> {
+    fn flow(&mut self, flow: &FlowReport) -> io::Result<()> {
+        self.requests.add(flow);
         Ok(())
     }
 
@@ -67,6 +69,27 @@ impl Renderer for Table<'_> {
             t.add_row(row);
         }
         writeln!(self.out, "{t}")?;
+        if !self.requests.is_empty() {
+            let mut t = grid(&["verdict", "request", "class", "tool", "count", "answered"]);
+            for (k, row) in &self.requests.rows {
+                let mut what = printable_str(&format!("{} {}{}", k.method, k.host, k.path));
+                if !row.canary_hits.is_empty() {
+                    what.push_str(&format!("\nCANARY {}", printable_str(&row.canary_hits.join(", "))));
+                }
+                t.add_row(vec![
+                    verdict_cell(k.verdict.0).to_string(),
+                    what,
+                    row.class.map(|c| c.to_string()).unwrap_or_default(),
+                    row.tool.clone().unwrap_or_else(|| "-".into()),
+                    row.count.to_string(),
+                    super::requests::statuses(row),
+                ]);
+            }
+            writeln!(self.out, "{t}")?;
+            if self.requests.not_listed > 0 {
+                writeln!(self.out, "({} more requests not listed)", self.requests.not_listed)?;
+            }
+        }
         let judged: Vec<_> = r.dns.iter().filter(|d| d.verdict != Verdict::Allow).collect();
         if !judged.is_empty() {
             let mut t = grid(&["verdict", "DNS question", "type", "class", "tool", "queries", "answers"]);
@@ -110,6 +133,9 @@ impl Renderer for Table<'_> {
                 a.attributed.flows + missing,
                 if reasons.is_empty() { String::new() } else { format!(" (without: {})", reasons.join(", ")) }
             )?;
+        }
+        if let Some(sealed) = &r.sealed {
+            writeln!(self.out, "sealed: {}", super::sealed_line(sealed))?;
         }
         if let Some(d) = &r.doctor {
             crate::doctor::render::table(d, &mut self.out)?;

@@ -1,0 +1,250 @@
+//! One sealed run's world inside the namespace: the DNS responder, the sink with the run's CA, the
+//! environment the agent gets, and the join of what the sink saw to the captured flows.
+
+use super::dns::{DnsLog, Responder};
+use super::netns::Sealed;
+use super::sink::{Canary, Sink, SinkConfig, SinkHandle, SinkLog, TlsOutcome};
+use crate::report::seen::{RequestSource, SeenRequest};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Ports the sink answers on by default (both families); anything else is refused and shows in the
+/// capture as an attempt.
+pub const DEFAULT_PORTS: [u16; 4] = [80, 443, 8080, 8443];
+
+/// Variables through which agents and their runtimes read extra or replacement CA certificates.
+pub const CA_VARIABLES: [&str; 13] = [
+    "NODE_EXTRA_CA_CERTS",
+    "SSL_CERT_FILE",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "GIT_SSL_CAINFO",
+    "CODEX_CA_CERTIFICATE",
+    "AWS_CA_BUNDLE",
+    "DENO_CERT",
+    "PIP_CERT",
+    "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH",
+    "NIX_SSL_CERT_FILE",
+    "HTTPLIB2_CA_CERTS",
+    "CARGO_HTTP_CAINFO",
+];
+
+/// A proxy from the user's environment would swallow every request into CONNECTs to one host.
+pub const PROXY_VARIABLES: [&str; 8] =
+    ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "all_proxy", "no_proxy"];
+
+#[derive(Debug, Clone)]
+pub struct WorldOptions {
+    pub run_dir: PathBuf,
+    pub trust_ca: bool,
+    pub emulate: bool,
+    pub keep_bodies: bool,
+    pub default_status: u16,
+    pub ports: Vec<u16>,
+    pub canaries: Vec<Canary>,
+    pub ipv6: bool,
+}
+
+pub struct World {
+    dns: Responder,
+    sink: SinkHandle,
+    ca_path: PathBuf,
+    options: WorldOptions,
+}
+
+#[derive(Debug)]
+pub struct WorldError(pub String);
+
+impl std::fmt::Display for WorldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl World {
+    pub fn start(options: WorldOptions, sealed: &mut Sealed) -> Result<World, WorldError> {
+        std::fs::create_dir_all(&options.run_dir)
+            .map_err(|e| WorldError(format!("cannot create the run directory {}: {e}", options.run_dir.display())))?;
+        let ca_path = options.ca_path();
+        let mut listen: Vec<SocketAddr> = Vec::new();
+        for &port in &options.ports {
+            listen.push(([0, 0, 0, 0], port).into());
+            if options.ipv6 {
+                listen.push((std::net::Ipv6Addr::UNSPECIFIED, port).into());
+            }
+        }
+        let config = SinkConfig {
+            listen,
+            ca_cert_path: Some(ca_path.clone()),
+            log_path: Some(options.run_dir.join("sink.ndjson")),
+            emulate: options.emulate,
+            default_status: options.default_status,
+            keep_bodies: options.keep_bodies,
+            canaries: options.canaries.clone(),
+            ..SinkConfig::default()
+        };
+        let sink = Sink::start(config).map_err(|e| WorldError(e.to_string()))?;
+        if options.trust_ca && sealed.trust_stores.is_empty() {
+            super::netns::trust_ca_system_wide(sealed, &ca_path).map_err(|e| WorldError(e.to_string()))?;
+        }
+        let dns = Responder::start(options.ipv6).map_err(|e| WorldError(e.to_string()))?;
+        Ok(World { dns, sink, ca_path, options })
+    }
+
+    pub fn ca_path(&self) -> &Path {
+        &self.ca_path
+    }
+
+    /// Joins sink requests to flows by the client's address (the sink's peer).
+    pub fn request_source(&self) -> Box<dyn RequestSource + '_> {
+        Box::new(SinkRequests { sink: &self.sink, ports: self.options.ports.clone(), cache: Mutex::new(None) })
+    }
+
+    /// Stops the DNS responder and the sink; what they saw, for the report's `sealed` section.
+    pub fn stop(self, sealed: &Sealed) -> (Value, SinkLog, DnsLog) {
+        let sink = self.sink.stop();
+        let dns = self.dns.stop();
+        let info = summary(sealed, &self.options, &self.ca_path, &sink, &dns);
+        let _ = write_json_lines(&self.options.run_dir.join("dns.ndjson"), &dns.log);
+        (info, sink, dns)
+    }
+}
+
+impl WorldOptions {
+    /// Where the run's CA certificate is written (the key never is).
+    pub fn ca_path(&self) -> PathBuf {
+        self.run_dir.join("run-ca.pem")
+    }
+
+    /// Variables to set (Some) and to remove (None) for the agent.
+    pub fn command_env(&self) -> Vec<(String, Option<String>)> {
+        let mut env: Vec<(String, Option<String>)> = PROXY_VARIABLES.iter().map(|v| ((*v).to_string(), None)).collect();
+        if self.trust_ca {
+            let ca = self.ca_path().display().to_string();
+            env.extend(CA_VARIABLES.iter().map(|v| ((*v).to_string(), Some(ca.clone()))));
+        }
+        env
+    }
+}
+
+fn write_json_lines<T: serde::Serialize>(path: &Path, items: &[T]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    for i in items {
+        serde_json::to_writer(&mut out, i).map_err(std::io::Error::other)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()
+}
+
+/// The sealed section of the report: how the world was made and what it saw, in counts and lists a
+/// reader can act on (names that failed TLS, ports refused), the full logs staying in the run dir.
+fn summary(sealed: &Sealed, options: &WorldOptions, ca: &Path, sink: &SinkLog, dns: &DnsLog) -> Value {
+    let mut outcomes: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let mut tls_failed: BTreeMap<String, u64> = BTreeMap::new();
+    for c in &sink.connections {
+        let o = match c.outcome {
+            TlsOutcome::Established => "tls",
+            TlsOutcome::Failed => "tls_failed",
+            TlsOutcome::Plain => "plain",
+            TlsOutcome::Silent => "silent",
+        };
+        *outcomes.entry(o).or_default() += 1;
+        if c.outcome == TlsOutcome::Failed {
+            let name = c.sni.clone().unwrap_or_else(|| c.local.ip().to_string());
+            *tls_failed.entry(name).or_default() += 1;
+        }
+    }
+    let emulated = sink.requests.iter().filter(|r| r.emulation.is_some()).count();
+    let canary_hits: Vec<Value> = sink
+        .requests
+        .iter()
+        .flat_map(|r| {
+            r.canary_hits.iter().map(move |h| {
+                json!({"canary": h.id, "where": h.location, "encoding": h.encoding,
+                       "request": format!("{} {}{}", r.method, r.authority.as_deref().unwrap_or(""), crate::report::seen::path_only(&r.path))})
+            })
+        })
+        .collect();
+    json!({
+        "isolation": sealed.isolation.as_str(),
+        "run_dir": options.run_dir.display().to_string(),
+        "ca_certificate": ca.display().to_string(),
+        "trust_ca": options.trust_ca,
+        "system_trust_stores_replaced": sealed.trust_stores,
+        "hidden_host_sockets": sealed.hidden,
+        "emulate": options.emulate,
+        "default_status": options.default_status,
+        "ports": options.ports,
+        "ipv6": options.ipv6,
+        "dns_questions": dns.questions,
+        "sink": {
+            "connections": sink.connections.len(),
+            "by_outcome": outcomes,
+            "tls_failed_names": tls_failed,
+            "requests": sink.requests.len(),
+            "emulated_model_replies": emulated,
+            "connections_refused": sink.connections_refused,
+        },
+        "canary_hits": canary_hits,
+    })
+}
+
+struct SinkRequests<'a> {
+    sink: &'a SinkHandle,
+    /// Only flows to these ports can have reached the sink.
+    ports: Vec<u16>,
+    /// The last snapshot, by client address; refreshed when a flow finds nothing in it.
+    cache: Mutex<Option<BTreeMap<SocketAddr, Vec<SeenRequest>>>>,
+}
+
+fn index(log: &SinkLog) -> BTreeMap<SocketAddr, Vec<SeenRequest>> {
+    let peers: BTreeMap<u64, SocketAddr> = log.connections.iter().map(|c| (c.id, c.peer)).collect();
+    let mut by_peer: BTreeMap<SocketAddr, Vec<SeenRequest>> = BTreeMap::new();
+    for r in &log.requests {
+        let Some(peer) = peers.get(&r.connection) else { continue };
+        by_peer.entry(canonical(*peer)).or_default().push(SeenRequest {
+            method: r.method.clone(),
+            authority: r.authority.clone(),
+            path: r.path.clone(),
+            http_version: Some(r.http_version.to_string()),
+            user_agent: None,
+            header_names: r.header_names.clone(),
+            status: Some(r.status),
+            answered_by: r.emulation.map(str::to_string),
+            canary_hits: r.canary_hits.iter().map(|h| format!("{}@{}", h.id, h.location)).collect(),
+        });
+    }
+    by_peer
+}
+
+/// IPv4-mapped IPv6 peers are the IPv4 clients they stand for.
+fn canonical(a: SocketAddr) -> SocketAddr {
+    match a {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::from((v4, v6.port())),
+            None => a,
+        },
+        v4 => v4,
+    }
+}
+
+impl RequestSource for SinkRequests<'_> {
+    fn requests(&self, client: SocketAddr, server: SocketAddr) -> Vec<SeenRequest> {
+        if !self.ports.contains(&server.port()) {
+            return Vec::new();
+        }
+        let Ok(mut cache) = self.cache.lock() else { return Vec::new() };
+        let client = canonical(client);
+        if let Some(found) = cache.as_ref().and_then(|c| c.get(&client)) {
+            return found.clone();
+        }
+        let fresh = index(&self.sink.snapshot());
+        let found = fresh.get(&client).cloned().unwrap_or_default();
+        *cache = Some(fresh);
+        found
+    }
+}
