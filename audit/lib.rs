@@ -16,6 +16,7 @@ pub mod dissect;
 pub mod doctor;
 pub mod flows;
 pub mod live;
+pub mod logs;
 pub mod policy;
 pub mod replay;
 pub mod sealed;

@@ -2,6 +2,7 @@
 //! (0 clean, 1 policy violations, 2 usage or input error).
 
 mod diff;
+mod logs;
 mod sealed;
 
 use clap::{Args, Parser, Subcommand};
@@ -44,6 +45,9 @@ enum Command {
     /// Audit the agents' own privacy switches, telemetry caches and credential exposure on this machine
     /// (reads, never writes; exit 1 when a switch is not set as it should be).
     Doctor(DoctorArgs),
+    /// Judge what a resolver or firewall already logged (dnsmasq, Pi-hole, NextDNS CSV, systemd-resolved,
+    /// BIND, unbound, OpenSnitch): per name, answered or blocked, and the verdict under the policy.
+    Logs(logs::LogsArgs),
     /// List the shipped policy profiles.
     Profiles,
     /// What changed between two JSON reports (before/after an update or a settings change): destinations,
@@ -342,7 +346,7 @@ fn check_command(args: CheckArgs) -> Result<i32, Fatal> {
 }
 
 #[derive(Args)]
-struct PolicyArgs {
+pub(crate) struct PolicyArgs {
     /// Policy file (TOML, same format as the shipped profiles).
     #[arg(long, value_name = "FILE", conflicts_with = "profile")]
     policy: Option<PathBuf>,
@@ -473,6 +477,7 @@ pub fn run() -> i32 {
         Command::Watch(args) => watch_command(args),
         Command::Sockets(args) => sockets_command(args),
         Command::Doctor(args) => doctor_command(args),
+        Command::Logs(args) => logs::run(args),
         Command::Profiles => profiles_command(),
         Command::Diff(args) => diff::run(args),
     };
@@ -485,7 +490,7 @@ pub fn run() -> i32 {
     }
 }
 
-fn load(args: &PolicyArgs) -> Result<(Catalog, Policy), Fatal> {
+pub(crate) fn load(args: &PolicyArgs) -> Result<(Catalog, Policy), Fatal> {
     let mut catalog = Catalog::builtin().map_err(|e| Fatal(format!("shipped catalog is broken: {e}")))?;
     let import_class: Class = args.import_class.parse().map_err(Fatal)?;
     for path in &args.catalogs {
@@ -507,7 +512,7 @@ fn load(args: &PolicyArgs) -> Result<(Catalog, Policy), Fatal> {
     Ok((catalog, policy))
 }
 
-fn output(path: &Option<PathBuf>) -> Result<Box<dyn Write>, Fatal> {
+pub(crate) fn output(path: &Option<PathBuf>) -> Result<Box<dyn Write>, Fatal> {
     Ok(match path {
         Some(p) => {
             Box::new(BufWriter::new(File::create(p).map_err(|e| Fatal(format!("cannot create {}: {e}", p.display())))?))
