@@ -317,3 +317,132 @@ fn nothing_of_a_sealed_run_reaches_the_host_interfaces() {
     assert!(!text.contains("198.18."), "a sealed address appeared on the host's interfaces");
     assert!(!text.contains("fd65:6772:6573:7300"), "a sealed IPv6 address appeared on the host's interfaces");
 }
+
+fn client(mode: &str) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sealed/credential_client.py");
+    format!("python3 {} {mode}", script.display())
+}
+
+/// Runs the credential client under `--canary-home`; returns the report.
+fn canary_run(mode: &str) -> (Option<i32>, Value) {
+    let dir = tempdir();
+    let report_path = dir.path().join("report.json");
+    let out = sealed(
+        &[
+            "--canary-home",
+            "--run-dir",
+            dir.path().join("run").to_str().expect("utf-8"),
+            "--format",
+            "json",
+            "-o",
+            report_path.to_str().expect("utf-8"),
+        ],
+        &client(mode),
+    );
+    (out.status.code(), read_json(&report_path))
+}
+
+fn notes(report: &Value) -> Vec<String> {
+    report["notes"].as_array().expect("notes").iter().filter_map(|n| n.as_str().map(String::from)).collect()
+}
+
+#[test]
+fn a_client_that_reads_and_posts_credentials_is_a_leak() {
+    if skip() {
+        return;
+    }
+    let (code, report) = canary_run("leak");
+    assert_eq!(code, Some(1), "{report:#}");
+    let upload = report["flows"]
+        .as_array()
+        .expect("flows")
+        .iter()
+        .flat_map(|f| f["requests"].as_array().expect("requests").iter())
+        .find(|r| r["path"] == "/upload")
+        .expect("the upload request");
+    assert_eq!(upload["verdict"], "violation");
+    assert_eq!(upload["canary_hits"], serde_json::json!(["aws@body"]));
+    let reads = &report["sealed"]["canaries"]["reads"];
+    assert_eq!(report["sealed"]["canaries"]["read_watch"], "fanotify");
+    assert_eq!(reads[0]["canary"], "aws");
+    assert!(reads[0]["process"].as_str().expect("process named").starts_with("python3["), "{reads}");
+    assert!(notes(&report).iter().any(|n| n.starts_with("credential-read: python3[")));
+}
+
+#[test]
+fn a_client_that_only_reads_credentials_is_a_read_not_a_leak() {
+    if skip() {
+        return;
+    }
+    let (code, report) = canary_run("read");
+    assert_eq!(code, Some(0), "a read alone is a warning: {report:#}");
+    assert_eq!(report["summary"]["violations"], 0);
+    let reads = report["sealed"]["canaries"]["reads"].as_array().expect("reads");
+    assert_eq!(reads.len(), 1, "{reads:?}");
+    assert!(reads[0]["path"].as_str().expect("path").ends_with("/home/.aws/credentials"));
+    assert!(report["sealed"]["canaries"]["dns_leaks"].as_array().expect("leaks").is_empty());
+}
+
+#[test]
+fn a_client_that_never_touches_credentials_leaves_nothing() {
+    if skip() {
+        return;
+    }
+    let (code, report) = canary_run("never");
+    assert_eq!(code, Some(0), "{report:#}");
+    assert!(report["sealed"]["canaries"]["reads"].as_array().expect("reads").is_empty());
+    assert_eq!(report["sealed"]["canaries"]["planted"].as_array().expect("planted").len(), 10);
+    assert!(!notes(&report).iter().any(|n| n.starts_with("credential-")));
+}
+
+#[test]
+fn credentials_hex_encoded_in_a_dns_name_are_a_leak() {
+    if skip() {
+        return;
+    }
+    let (code, report) = canary_run("dns");
+    assert_eq!(code, Some(1), "{report:#}");
+    let leaks = &report["sealed"]["canaries"]["dns_leaks"];
+    assert_eq!(leaks[0]["canary"], "aws", "{leaks}");
+    assert_eq!(leaks[0]["encoding"], "hex");
+    assert!(notes(&report).iter().any(|n| n.starts_with("credential-leak: the planted aws credential (hex)")));
+}
+
+#[test]
+fn without_root_reads_are_still_seen_through_inotify() {
+    if skip() {
+        return;
+    }
+    let dir = tempdir();
+    let bin = unprivileged_binary(dir.path());
+    let script_dir = dir.path().join("client");
+    std::fs::create_dir_all(&script_dir).expect("mkdir");
+    let script = script_dir.join("credential_client.py");
+    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sealed/credential_client.py"), &script)
+        .expect("copy client");
+    Command::new("chmod").arg("-R").arg("a+rwx").arg(&script_dir).status().expect("chmod");
+    let report_path = dir.path().join("report.json");
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "env", "HOME=/tmp"])
+        .arg(&bin)
+        .args(["check", "--sealed", "--canary-home", "--format", "json", "-o"])
+        .arg(&report_path)
+        .arg("--run-dir")
+        .arg(dir.path().join("run"))
+        .args(["--", "python3"])
+        .arg(&script)
+        .arg("leak")
+        .output()
+        .expect("setpriv");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if stderr.contains("cannot create a private network namespace") {
+        eprintln!("no unprivileged user namespaces here: {stderr}");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let report = read_json(&report_path);
+    assert_eq!(report["sealed"]["canaries"]["read_watch"], "inotify");
+    let reads = report["sealed"]["canaries"]["reads"].as_array().expect("reads");
+    assert_eq!(reads.len(), 1, "{reads:?}");
+    assert!(reads[0]["pid"].is_null(), "inotify cannot name the process");
+}

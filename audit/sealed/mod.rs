@@ -4,8 +4,10 @@
 //! namespace's `lo` goes through the same pipeline as any live audit, joined with the sink's log.
 
 pub mod addresses;
+pub mod canary_home;
 pub mod dns;
 pub mod netns;
+pub mod reads;
 pub mod sink;
 pub mod world;
 
@@ -30,14 +32,15 @@ impl Session for RunSession<'_> {
 
     fn finish(&mut self, report: &mut Report) {
         if let Some(world) = self.world.take() {
-            let (info, sink, _) = world.stop(self.sealed);
-            if sink.records_dropped > 0 {
+            let outcome = world.stop(self.sealed);
+            if outcome.sink.records_dropped > 0 {
                 report.notes.push(format!(
                     "the sink kept {} records fewer in memory than it logged to sink.ndjson",
-                    sink.records_dropped
+                    outcome.sink.records_dropped
                 ));
             }
-            report.sealed = Some(info);
+            credential_findings(report, &outcome);
+            report.sealed = Some(outcome.info);
         }
     }
 }
@@ -54,4 +57,31 @@ pub fn run(
     let world = World::start(options, sealed).map_err(|e| e.to_string())?;
     let mut session = RunSession { world: Some(world), sealed };
     live::check_with(cfg, out, Some(&mut session)).map_err(|e| e.to_string())
+}
+
+/// Planted credentials in DNS names are leaks (violations; those in requests already are, per
+/// request); opens of the planted files are reads (warnings: reading is not sending, but a hardened
+/// setup denies it).
+fn credential_findings(report: &mut Report, outcome: &world::Outcome) {
+    let s = &mut report.summary;
+    for (canary, encoding, name) in &outcome.dns_leaks {
+        s.violations += 1;
+        report.notes.push(format!(
+            "credential-leak: the planted {canary} credential ({encoding}) was sent in the DNS name {}",
+            crate::text::printable_str(name)
+        ));
+    }
+    for r in &outcome.reads {
+        s.warnings += 1;
+        report.notes.push(format!(
+            "credential-read: {} opened {} ({} time(s))",
+            r.process.as_deref().unwrap_or("the agent (process unknown without root)"),
+            r.path,
+            r.opens
+        ));
+    }
+    if s.violations > 0 {
+        s.result = "fail";
+        s.exit_code = 1;
+    }
 }

@@ -1,8 +1,10 @@
 //! One sealed run's world inside the namespace: the DNS responder, the sink with the run's CA, the
 //! environment the agent gets, and the join of what the sink saw to the captured flows.
 
+use super::canary_home::{Planted, in_dns_name, plant, planted_paths, sink_canaries};
 use super::dns::{DnsLog, Responder};
 use super::netns::Sealed;
+use super::reads::{CredentialRead, ReadWatcher};
 use super::sink::{Canary, Sink, SinkConfig, SinkHandle, SinkLog, TlsOutcome};
 use crate::report::seen::{RequestSource, SeenRequest};
 use serde_json::{Value, json};
@@ -46,6 +48,11 @@ pub struct WorldOptions {
     pub ports: Vec<u16>,
     pub canaries: Vec<Canary>,
     pub ipv6: bool,
+    /// Give the agent a fresh HOME (`run_dir/home`) with planted credentials.
+    pub canary_home: bool,
+    /// Files or directories (relative to the real HOME) copied into the canary HOME first, e.g. the
+    /// agent's own settings.
+    pub copy_into_home: Vec<PathBuf>,
 }
 
 pub struct World {
@@ -53,6 +60,19 @@ pub struct World {
     sink: SinkHandle,
     ca_path: PathBuf,
     options: WorldOptions,
+    planted: Vec<Planted>,
+    reads: Option<ReadWatcher>,
+}
+
+/// What a stopped world saw.
+pub struct Outcome {
+    /// The report's `sealed` section.
+    pub info: Value,
+    pub sink: SinkLog,
+    pub dns: DnsLog,
+    /// Canaries found in DNS question names: (canary, encoding, name).
+    pub dns_leaks: Vec<(String, String, String)>,
+    pub reads: Vec<CredentialRead>,
 }
 
 #[derive(Debug)]
@@ -76,6 +96,17 @@ impl World {
                 listen.push((std::net::Ipv6Addr::UNSPECIFIED, port).into());
             }
         }
+        let mut canaries = options.canaries.clone();
+        let mut planted = Vec::new();
+        let mut reads = None;
+        if options.canary_home {
+            let home = options.home();
+            copy_into_home(&options.copy_into_home, &home)?;
+            planted =
+                plant(&home).map_err(|e| WorldError(format!("cannot plant canaries in {}: {e}", home.display())))?;
+            canaries.extend(sink_canaries(&planted));
+            reads = Some(ReadWatcher::start(planted_paths(&home, &planted)));
+        }
         let config = SinkConfig {
             listen,
             ca_cert_path: Some(ca_path.clone()),
@@ -83,7 +114,7 @@ impl World {
             emulate: options.emulate,
             default_status: options.default_status,
             keep_bodies: options.keep_bodies,
-            canaries: options.canaries.clone(),
+            canaries,
             ..SinkConfig::default()
         };
         let sink = Sink::start(config).map_err(|e| WorldError(e.to_string()))?;
@@ -91,7 +122,7 @@ impl World {
             super::netns::trust_ca_system_wide(sealed, &ca_path).map_err(|e| WorldError(e.to_string()))?;
         }
         let dns = Responder::start(options.ipv6).map_err(|e| WorldError(e.to_string()))?;
-        Ok(World { dns, sink, ca_path, options })
+        Ok(World { dns, sink, ca_path, options, planted, reads })
     }
 
     pub fn ca_path(&self) -> &Path {
@@ -103,13 +134,44 @@ impl World {
         Box::new(SinkRequests { sink: &self.sink, ports: self.options.ports.clone(), cache: Mutex::new(None) })
     }
 
-    /// Stops the DNS responder and the sink; what they saw, for the report's `sealed` section.
-    pub fn stop(self, sealed: &Sealed) -> (Value, SinkLog, DnsLog) {
+    /// Stops the DNS responder, the sink and the read watch; what they saw.
+    pub fn stop(self, sealed: &Sealed) -> Outcome {
+        let (watch_mode, watch_error) = match &self.reads {
+            Some(w) => (Some(w.mode), w.error.clone()),
+            None => (None, None),
+        };
+        let reads = self.reads.map(ReadWatcher::stop).unwrap_or_default();
         let sink = self.sink.stop();
         let dns = self.dns.stop();
-        let info = summary(sealed, &self.options, &self.ca_path, &sink, &dns);
+        let mut dns_leaks = Vec::new();
+        if !self.planted.is_empty() {
+            let mut seen = std::collections::BTreeSet::new();
+            for q in &dns.log {
+                if !seen.insert(q.name.as_str()) {
+                    continue;
+                }
+                for (id, encoding) in in_dns_name(&self.planted, &q.name) {
+                    dns_leaks.push((id.to_string(), encoding.to_string(), q.name.clone()));
+                }
+            }
+        }
+        let mut info = summary(sealed, &self.options, &self.ca_path, &sink, &dns);
+        if self.options.canary_home {
+            let leaks: Vec<Value> = dns_leaks
+                .iter()
+                .map(|(c, e, n)| json!({"canary": c, "encoding": e, "name": crate::text::printable_str(n)}))
+                .collect();
+            info["canaries"] = json!({
+                "home": self.options.home().display().to_string(),
+                "planted": self.planted.iter().map(|p| json!({"canary": p.id, "path": p.path})).collect::<Vec<_>>(),
+                "read_watch": watch_mode,
+                "read_watch_error": watch_error,
+                "reads": reads,
+                "dns_leaks": leaks,
+            });
+        }
         let _ = write_json_lines(&self.options.run_dir.join("dns.ndjson"), &dns.log);
-        (info, sink, dns)
+        Outcome { info, sink, dns, dns_leaks, reads }
     }
 }
 
@@ -119,15 +181,56 @@ impl WorldOptions {
         self.run_dir.join("run-ca.pem")
     }
 
+    /// The canary HOME, when asked for.
+    pub fn home(&self) -> PathBuf {
+        self.run_dir.join("home")
+    }
+
     /// Variables to set (Some) and to remove (None) for the agent.
     pub fn command_env(&self) -> Vec<(String, Option<String>)> {
         let mut env: Vec<(String, Option<String>)> = PROXY_VARIABLES.iter().map(|v| ((*v).to_string(), None)).collect();
+        if self.canary_home {
+            env.push(("HOME".into(), Some(self.home().display().to_string())));
+            // Per-user directories elsewhere would bypass the planted HOME.
+            for v in ["XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"] {
+                env.push((v.into(), None));
+            }
+        }
         if self.trust_ca {
             let ca = self.ca_path().display().to_string();
             env.extend(CA_VARIABLES.iter().map(|v| ((*v).to_string(), Some(ca.clone()))));
         }
         env
     }
+}
+
+/// Copies the user's chosen files (relative to the real HOME) into the canary HOME.
+fn copy_into_home(items: &[PathBuf], home: &Path) -> Result<(), WorldError> {
+    let real = std::env::var_os("HOME").map(PathBuf::from);
+    for item in items {
+        let Some(real) = &real else { return Err(WorldError("--copy-into-home needs $HOME".into())) };
+        if item.is_absolute() || item.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+            return Err(WorldError(format!("--copy-into-home {} must be relative to $HOME", item.display())));
+        }
+        copy_tree(&real.join(item), &home.join(item))
+            .map_err(|e| WorldError(format!("cannot copy ~/{} into the canary HOME: {e}", item.display())))?;
+    }
+    Ok(())
+}
+
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    if from.is_dir() {
+        std::fs::create_dir_all(to)?;
+        for entry in std::fs::read_dir(from)? {
+            let entry = entry?;
+            copy_tree(&entry.path(), &to.join(entry.file_name()))?;
+        }
+        return Ok(());
+    }
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::copy(from, to).map(|_| ())
 }
 
 fn write_json_lines<T: serde::Serialize>(path: &Path, items: &[T]) -> std::io::Result<()> {
