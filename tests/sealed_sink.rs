@@ -296,6 +296,73 @@ fn emulation_off_gives_every_request_the_default_status() {
 }
 
 #[test]
+fn cleartext_http2_code_assist_and_gemini_json_streams() {
+    let mut sink = Run::start(&["127.0.0.1:0"], |_| {});
+    let port = sink.port();
+    let body = r#"{"model":"gemini-ca-model","project":"p","request":{"contents":[]}}"#;
+    let ca = curl(&[
+        "--http2-prior-knowledge",
+        "-d",
+        body,
+        &format!("http://127.0.0.1:{port}/v1internal:streamGenerateContent?alt=sse"),
+    ]);
+    assert!(ca.status.success(), "{ca:?}");
+    let sse = text(&ca);
+    let data: Value = serde_json::from_str(sse.trim().strip_prefix("data: ").unwrap()).unwrap();
+    assert_eq!(data["response"]["candidates"][0]["content"]["parts"][0]["text"], "OK");
+    assert_eq!(data["response"]["modelVersion"], "gemini-ca-model");
+    let array = curl(&["-d", "{}", &format!("http://127.0.0.1:{port}/v1beta/models/gem-j:streamGenerateContent")]);
+    let chunks: Value = serde_json::from_str(&text(&array)).unwrap();
+    assert_eq!(chunks[0]["candidates"][0]["content"]["parts"][0]["text"], "OK");
+
+    let log = sink.stop();
+    let ca_req = &requests_to(&log, "/v1internal:streamGenerateContent?alt=sse")[0];
+    assert_eq!((ca_req.http_version, ca_req.emulation), ("HTTP/2", Some("gemini.code_assist.stream_sse")));
+    assert_eq!(log.connection(ca_req.connection).unwrap().outcome, TlsOutcome::Plain);
+    assert_eq!(
+        requests_to(&log, "/v1beta/models/gem-j:streamGenerateContent")[0].emulation,
+        Some("gemini.stream_json")
+    );
+}
+
+#[test]
+fn compressed_bodies_are_decoded_for_emulation_and_canaries() {
+    use std::io::Write as _;
+    let canary = "cnry-gz-0b9e4471";
+    let mut sink =
+        Run::start(&["127.0.0.1:0"], |c| c.canaries = vec![Canary { id: "npm".into(), value: canary.into() }]);
+    let port = sink.port();
+    let plain = format!(r#"{{"model":"claude-gz","stream":true,"metadata":{{"note":"{canary}"}}}}"#);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(plain.as_bytes()).unwrap();
+    let gz = gz.finish().unwrap();
+    let zst = ruzstd::encoding::compress_to_vec(plain.as_bytes(), ruzstd::encoding::CompressionLevel::Fastest);
+    for (name, bytes) in [("gzip", gz), ("zstd", zst)] {
+        let file = sink.dir.path().join(name);
+        std::fs::write(&file, &bytes).unwrap();
+        let out = curl(&[
+            "-H",
+            &format!("content-encoding: {name}"),
+            "--data-binary",
+            &format!("@{}", file.display()),
+            &format!("http://127.0.0.1:{port}/{name}/v1/messages"),
+        ]);
+        assert!(
+            text(&out).contains("event: message_stop"),
+            "{name}: the stream flag inside the compressed body was read"
+        );
+    }
+    let log = sink.stop();
+    for name in ["gzip", "zstd"] {
+        let r = requests_to(&log, &format!("/{name}/v1/messages"))[0];
+        assert_eq!(r.body_decoded, Some(name));
+        assert_eq!(r.model.as_deref(), Some("claude-gz"));
+        let hits: Vec<(&str, &str)> = r.canary_hits.iter().map(|h| (h.location.as_str(), h.encoding)).collect();
+        assert_eq!(hits, [("body", "raw")], "{name}");
+    }
+}
+
+#[test]
 fn canaries_are_found_in_headers_paths_and_encoded_bodies() {
     use base64::Engine;
     let canary = "cnry-5d1e0c77-AWS-key";

@@ -136,6 +136,7 @@ pub enum Subject {
 /// Minted leaves by subject, oldest evicted first.
 pub struct LeafCache {
     ca: Arc<RunCa>,
+    capacity: usize,
     inner: Mutex<CacheInner>,
 }
 
@@ -147,7 +148,11 @@ struct CacheInner {
 
 impl LeafCache {
     pub fn new(ca: Arc<RunCa>) -> LeafCache {
-        LeafCache { ca, inner: Mutex::new(CacheInner::default()) }
+        LeafCache::with_capacity(ca, LEAF_CACHE)
+    }
+
+    pub fn with_capacity(ca: Arc<RunCa>, capacity: usize) -> LeafCache {
+        LeafCache { ca, capacity: capacity.max(1), inner: Mutex::new(CacheInner::default()) }
     }
 
     pub fn get(&self, subject: &Subject) -> Option<Arc<CertifiedKey>> {
@@ -162,7 +167,7 @@ impl LeafCache {
         if let Ok(mut inner) = self.inner.lock()
             && !inner.by_subject.contains_key(subject)
         {
-            if inner.order.len() >= LEAF_CACHE
+            if inner.order.len() >= self.capacity
                 && let Some(old) = inner.order.pop_front()
             {
                 inner.by_subject.remove(&old);
@@ -206,5 +211,45 @@ pub fn subject_for(sni: Option<&str>, local_ip: IpAddr) -> Subject {
     match sni {
         Some(name) if !name.is_empty() && name.len() <= MAX_NAME => Subject::Name(name.to_ascii_lowercase()),
         _ => Subject::Ip(local_ip.to_canonical()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    #[test]
+    fn leaves_are_cached_per_subject_and_the_cache_is_bounded() {
+        let ca = Arc::new(RunCa::generate().unwrap());
+        assert!(ca.cert_pem().starts_with("-----BEGIN CERTIFICATE-----"));
+        assert!(!ca.cert_pem().contains("PRIVATE"));
+        let cache = LeafCache::with_capacity(ca, 8);
+        let a = cache.get(&subject_for(Some("API.Example.test"), "127.0.0.1".parse().unwrap())).unwrap();
+        let again = cache.get(&Subject::Name("api.example.test".into())).unwrap();
+        assert!(Arc::ptr_eq(&a, &again), "a name is minted once");
+        assert_eq!(a.cert.len(), 2, "leaf and CA are sent");
+        let started = Instant::now();
+        for i in 0..40 {
+            cache.get(&Subject::Name(format!("n{i}.example.test"))).unwrap();
+        }
+        eprintln!("minted 40 leaves in {:?}", started.elapsed());
+        assert_eq!(cache.len(), 8);
+        let evicted = cache.get(&Subject::Name("api.example.test".into())).unwrap();
+        assert!(!Arc::ptr_eq(&a, &evicted), "the oldest name was evicted and minted again");
+    }
+
+    #[test]
+    fn no_sni_means_the_dialled_address() {
+        let v4: IpAddr = "127.0.0.9".parse().unwrap();
+        assert_eq!(subject_for(None, v4), Subject::Ip(v4));
+        assert_eq!(subject_for(Some(""), v4), Subject::Ip(v4));
+        let mapped: IpAddr = "::ffff:198.18.0.7".parse().unwrap();
+        assert_eq!(subject_for(None, mapped), Subject::Ip("198.18.0.7".parse().unwrap()));
+        assert_eq!(subject_for(Some(&"a".repeat(300)), v4), Subject::Ip(v4));
+        let ca = RunCa::generate().unwrap();
+        assert!(ca.mint(&Subject::Ip("::1".parse().unwrap())).is_ok());
+        // A name rcgen cannot encode is refused, not a panic.
+        assert!(ca.mint(&Subject::Name("caf\u{e9}.test".into())).is_err());
     }
 }

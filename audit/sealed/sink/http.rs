@@ -9,13 +9,13 @@ use base64::Engine;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HOST, HeaderValue, UPGRADE};
+use hyper::header::{CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, HOST, HeaderValue, UPGRADE};
 use hyper::{Method, Request, Response, StatusCode, Version};
 use serde_json::json;
 
 use super::Shared;
-use super::emulate;
 use super::log::{RequestRecord, now};
+use super::{decode, emulate};
 
 /// Header names listed per request; a request with more gets a count of the rest.
 const MAX_HEADER_NAMES: usize = 128;
@@ -128,7 +128,15 @@ pub async fn handle(
     shared.canaries.scan(path.as_bytes(), "path", &mut hits);
 
     let limits = &shared.limits;
-    let body = read_body(body, limits.body_keep, limits.body_drain, limits.body_timeout).await;
+    let mut body = read_body(body, limits.body_keep, limits.body_drain, limits.body_timeout).await;
+    let encoding = parts.headers.get(CONTENT_ENCODING).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let mut body_decoded = None;
+    if let Some((plain, name)) = encoding.and_then(|e| decode::decode(&e, &body.kept, limits.body_keep)) {
+        // Canaries in the bytes as sent (an encoded token survives compression only by chance) and as decoded.
+        shared.canaries.scan(&body.kept, "body", &mut hits);
+        body.kept = plain;
+        body_decoded = Some(name);
+    }
     shared.canaries.scan(&body.kept, "body", &mut hits);
 
     let reply = if shared.emulate {
@@ -171,6 +179,7 @@ pub async fn handle(
         model,
         body_size: body.size,
         body_truncated: body.truncated,
+        body_decoded,
         body: kept_text,
         body_base64: kept_b64,
         canary_hits: hits,

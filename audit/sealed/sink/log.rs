@@ -94,6 +94,10 @@ pub struct RequestRecord {
     /// The body was longer than what was read or kept: `body_size` counts what arrived before we stopped.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub body_truncated: bool,
+    /// The body came compressed with this encoding (`gzip`, `deflate`, `zstd`): emulation, canary scan
+    /// and the kept body use it decoded (bounded like any body).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body_decoded: Option<&'static str>,
     /// Kept only with `keep_bodies`: UTF-8 text as is, anything else in `body_base64`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,

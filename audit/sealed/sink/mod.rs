@@ -15,6 +15,7 @@
 
 pub mod ca;
 pub mod canary;
+mod decode;
 pub mod emulate;
 mod http;
 pub mod log;
