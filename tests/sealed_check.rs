@@ -363,10 +363,16 @@ fn a_client_that_reads_and_posts_credentials_is_a_leak() {
     assert_eq!(upload["verdict"], "violation");
     assert_eq!(upload["canary_hits"], serde_json::json!(["aws@body"]));
     let reads = &report["sealed"]["canaries"]["reads"];
-    assert_eq!(report["sealed"]["canaries"]["read_watch"], "fanotify");
     assert_eq!(reads[0]["canary"], "aws");
-    assert!(reads[0]["process"].as_str().expect("process named").starts_with("python3["), "{reads}");
-    assert!(notes(&report).iter().any(|n| n.starts_with("credential-read: python3[")));
+    if report["sealed"]["canaries"]["read_watch"] == "fanotify" {
+        assert!(reads[0]["process"].as_str().expect("process named").starts_with("python3["), "{reads}");
+        assert!(notes(&report).iter().any(|n| n.starts_with("credential-read: python3[")));
+    } else {
+        // A container without CAP_SYS_ADMIN (or a seccomp profile) refuses fanotify even to root.
+        let why = report["sealed"]["canaries"]["read_watch_error"].as_str().expect("the report says why");
+        eprintln!("fanotify refused here, inotify used: {why}");
+        assert_eq!(report["sealed"]["canaries"]["read_watch"], "inotify");
+    }
 }
 
 #[test]

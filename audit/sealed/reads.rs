@@ -43,7 +43,7 @@ pub struct ReadWatcher {
     pub mode: ReadWatch,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<Vec<CredentialRead>>>,
-    /// Why the watch is unavailable, when it is.
+    /// Why the watch is unavailable or degraded, when it is.
     pub error: Option<String>,
 }
 
@@ -99,7 +99,8 @@ impl ReadWatcher {
             Ok((group, by_wd)) => {
                 let st = stop.clone();
                 let thread = std::thread::spawn(move || watch_inotify(group, &by_wd, &st));
-                ReadWatcher { mode: ReadWatch::Inotify, stop, thread: Some(thread), error: None }
+                let error = Some(format!("fanotify unavailable ({fan_error}): reads are seen without their process"));
+                ReadWatcher { mode: ReadWatch::Inotify, stop, thread: Some(thread), error }
             }
             Err(e) => ReadWatcher {
                 mode: ReadWatch::Unavailable,
