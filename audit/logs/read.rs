@@ -34,9 +34,9 @@ pub fn read_file(path: &Path, forced: Option<InputFormat>, clock: &Clock, agg: &
     let mut reader = BufReader::with_capacity(256 * 1024, file);
     let mut buf = Vec::with_capacity(4096);
     let mut stats = FileStats::new(&shown, clock.zone_name());
+    stats.format = forced;
     let mut held: Vec<(u64, String)> = Vec::new();
-    let mut format = forced;
-    let mut parser = format.map(|f| formats::parser(f, &clock));
+    let mut parser = forced.map(|f| formats::parser(f, &clock));
     let mut events: Vec<Event> = Vec::new();
     let mut line_no = 0u64;
     loop {
@@ -63,7 +63,7 @@ pub fn read_file(path: &Path, forced: Option<InputFormat>, clock: &Clock, agg: &
         if parser.is_none() {
             match detect::detect_line(line) {
                 Some(f) => {
-                    format = Some(f);
+                    stats.format = Some(f);
                     let mut p = formats::parser(f, &clock);
                     for (n, held_line) in std::mem::take(&mut held) {
                         feed(p.as_mut(), &held_line, n, &mut events, &mut stats, agg);
@@ -83,9 +83,9 @@ pub fn read_file(path: &Path, forced: Option<InputFormat>, clock: &Clock, agg: &
             feed(p.as_mut(), line, line_no, &mut events, &mut stats, agg);
         }
     }
-    match (&parser, format) {
-        (Some(p), _) => stats.format = Some(p.format()),
-        (None, _) => {
+    match &parser {
+        Some(p) => stats.format = Some(p.format()),
+        None => {
             agg.input_error(
                 &shown,
                 format!(
@@ -113,6 +113,8 @@ fn feed(
         Ok(()) if events.is_empty() => stats.ignored += 1,
         Ok(()) => {
             stats.used += 1;
+            // A dnsmasq log turns out to be Pi-hole's at its first gravity line.
+            stats.format = Some(parser.format());
             for e in events.drain(..) {
                 agg.event(e, stats);
             }

@@ -64,10 +64,8 @@ impl Parser for Dnsmasq {
         let (serial, extra_client, msg) = split_extra(p.msg);
         if let Some(rest) = msg.strip_prefix("query[") {
             let (qtype, rest) = rest.split_once("] ").ok_or("query line without a name")?;
-            let (name, client) = match rest.split_once(" from ") {
-                Some((n, c)) => (n, Some(c.trim().to_string())),
-                None => (rest.trim(), None),
-            };
+            let (name, client) = rest.split_once(" from ").ok_or("query line without `NAME from CLIENT`")?;
+            let client = Some(client.trim().to_string());
             if name.is_empty() || name.contains(' ') {
                 return Err("query line with a malformed name");
             }
