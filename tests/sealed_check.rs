@@ -42,6 +42,13 @@ fn read_json(path: &Path) -> Value {
     serde_json::from_str(&text).expect("report is JSON")
 }
 
+fn assert_matches_schema(report: &Value) {
+    let schema = read_json(&Path::new(env!("CARGO_MANIFEST_DIR")).join("reports/egress-audit-report.v1.schema.json"));
+    let validator = jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("schema does not compile: {e}"));
+    let errors: Vec<String> = validator.iter_errors(report).map(|e| format!("{} at {}", e, e.instance_path)).collect();
+    assert!(errors.is_empty(), "a sealed report does not match its schema:\n{}", errors.join("\n"));
+}
+
 /// Every request of the report: (method, host, path, verdict, class, http_version, status).
 fn requests(report: &Value) -> Vec<(String, String, String, String, String, String, u64)> {
     let mut out = Vec::new();
@@ -118,6 +125,7 @@ fn sealed_run_as_root_judges_every_request_by_path() {
     assert_eq!(out.status.code(), Some(1), "telemetry must fail the run; stderr: {stderr}");
     let report = read_json(&report_path);
     assert_eq!(report["sealed"]["isolation"], "root", "{stderr}");
+    assert_matches_schema(&report);
     // The model reply was valid enough for the client to save it.
     let reply = std::fs::read_to_string(dir.path().join("messages.json")).expect("curl wrote the reply");
     assert!(reply.contains("\"type\":\"message\""), "{reply}");
@@ -353,6 +361,7 @@ fn a_client_that_reads_and_posts_credentials_is_a_leak() {
     }
     let (code, report) = canary_run("leak");
     assert_eq!(code, Some(1), "{report:#}");
+    assert_matches_schema(&report);
     let upload = report["flows"]
         .as_array()
         .expect("flows")
