@@ -41,6 +41,8 @@ pub struct LiveConfig<'a> {
     pub env: Vec<(String, Option<String>)>,
     /// Every address is this host's (the sealed namespace): both ends of every flow are looked up.
     pub all_addresses_local: bool,
+    /// End the command when the audit ends before it (the sealed world it needs ends with the audit).
+    pub end_command: bool,
 }
 
 /// What a run adds around the capture (the sealed world): requests seen off the wire, and its own
@@ -152,6 +154,22 @@ impl OwnerLookup for NoOwners {
     }
 }
 
+/// SIGTERM, a grace period, then SIGKILL.
+fn end_command(child: &mut Child) {
+    use nix::sys::signal::{Signal, kill};
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let _ = kill(pid, Signal::SIGTERM);
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 fn launch(argv: &[String], env: &[(String, Option<String>)]) -> Result<Child, LiveAuditError> {
     let (program, args) = argv.split_first().ok_or_else(|| LiveAuditError::Launch("empty command".into()))?;
     let mut command = Command::new(program);
@@ -224,7 +242,12 @@ pub fn check_with(
         && exit_code.is_none()
         && exited_at.is_none()
     {
-        notes.push(format!("the audited command (pid {}) was still running when the audit ended", c.id()));
+        if cfg.end_command {
+            end_command(c);
+            notes.push(format!("the audited command (pid {}) was still running when the audit ended: ended", c.id()));
+        } else {
+            notes.push(format!("the audited command (pid {}) was still running when the audit ended", c.id()));
+        }
     }
     if !cfg.command.is_empty() {
         entry.command = Some(CommandInfo { argv: cfg.command.clone(), pid, exit_code });

@@ -336,6 +336,7 @@ fn check_command(args: CheckArgs) -> Result<i32, Fatal> {
         stop: &STOP,
         env: Vec::new(),
         all_addresses_local: false,
+        end_command: false,
     };
     let report = live::check(&config, renderer.as_mut()).map_err(|e| Fatal(e.to_string()))?;
     drop(renderer);

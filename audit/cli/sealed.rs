@@ -125,6 +125,7 @@ pub fn run(args: CheckArgs) -> Result<i32, Fatal> {
             stop: &STOP,
             env,
             all_addresses_local: true,
+            end_command: true,
         };
         let mut renderer = render::renderer(format, output(&out)?);
         let report = sealed::run(sealed, opts, &config, renderer.as_mut()).map_err(Fatal)?;
