@@ -3,6 +3,9 @@
 //! WebSocket upgrade, the vendors' real SDKs parsing the emulated model replies, canaries, and hostile
 //! input (garbage, slowloris, oversized headers and bodies, too many connections).
 
+// Helpers outside #[test] functions too: in a test a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -53,8 +56,7 @@ impl Run {
 }
 
 fn run(cmd: &mut Command) -> Output {
-    let out = cmd.stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    out
+    cmd.stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
 }
 
 fn curl(args: &[&str]) -> Output {
@@ -508,6 +510,90 @@ fn hostile_clients_do_not_crash_or_grow_the_sink() {
     assert!(big.body_truncated);
     assert!(big.body_size >= 256 << 10 && big.body_size < (256 << 10) + (128 << 10), "{}", big.body_size);
     assert_eq!(big.body.as_ref().map(String::len), Some(4096));
+}
+
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// Sends a POST with a `len`-byte body, in two halves with `pause` between them; returns the raw reply.
+fn post_slowly(addr: SocketAddr, path: &str, body: &[u8], pause: Duration) -> Vec<u8> {
+    let len = body.len();
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let head = format!("POST {path} HTTP/1.1\r\nHost: flood\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(&body[..len / 2]).unwrap();
+    std::thread::sleep(pause);
+    s.write_all(&body[len / 2..]).unwrap();
+    let mut reply = Vec::new();
+    let _ = s.read_to_end(&mut reply);
+    reply
+}
+
+#[test]
+fn buffered_bodies_share_one_budget_and_memory_stays_flat_under_a_flood() {
+    const MIB: usize = 1 << 20;
+    let mut sink = Run::start(&["127.0.0.1:0"], |c| {
+        c.keep_bodies = true;
+        c.limits.body_keep = MIB;
+        c.limits.body_budget = 2 * MIB;
+        c.limits.log_body_bytes = 4 * MIB;
+    });
+    let addr = sink.addr(false);
+    // Client buffers are made once, before memory is measured: the sink shares this process.
+    let held_body: &'static [u8] = vec![b'z'; 3 * MIB / 2].leak();
+    let flood_body: &'static [u8] = vec![b'f'; 4 * MIB].leak();
+    // Six bodies of 1.5 MiB in flight at once: only 2 MiB may be buffered among them.
+    let threads: Vec<_> = (0..6)
+        .map(|i| {
+            std::thread::spawn(move || post_slowly(addr, &format!("/held/{i}"), held_body, Duration::from_millis(600)))
+        })
+        .collect();
+    for t in threads {
+        assert!(t.join().unwrap().starts_with(b"HTTP/1.1 404"));
+    }
+    // Floods of 256 MiB of bodies over 64 connections, 8 at a time: the first warms the allocator and the
+    // sink's buffers up; a second flood must not grow memory further.
+    let flood = |round: usize| {
+        let started = Instant::now();
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                std::thread::spawn(move || {
+                    for i in 0..8 {
+                        let reply = post_slowly(addr, &format!("/flood/{round}/{t}/{i}"), flood_body, Duration::ZERO);
+                        assert!(reply.starts_with(b"HTTP/1.1 404"));
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        started.elapsed()
+    };
+    let before = rss_kib();
+    let took = flood(0);
+    let warm = rss_kib();
+    flood(1);
+    let after = rss_kib();
+    eprintln!(
+        "flood: 256 MiB of bodies in {took:?}; RSS {before} KiB, {warm} KiB after the first flood, {after} KiB after the second"
+    );
+    let log = sink.stop();
+    let held: Vec<&RequestRecord> = log.requests.iter().filter(|r| r.path.starts_with("/held/")).collect();
+    assert_eq!(held.len(), 6);
+    assert!(held.iter().all(|r| r.body_size == (3 * MIB / 2) as u64 && r.body_truncated));
+    let full = held.iter().filter(|r| r.body.as_ref().map(String::len) == Some(MIB)).count();
+    assert!(full <= 2, "{full} bodies kept 1 MiB each with a 2 MiB budget");
+    assert!(log.bodies_dropped > 100, "kept bodies past 4 MiB stay out of the in-memory log");
+    let flood: Vec<&RequestRecord> = log.requests.iter().filter(|r| r.path.starts_with("/flood/")).collect();
+    assert_eq!(flood.len(), 128);
+    assert!(flood.iter().all(|r| r.body_size == (4 * MIB) as u64));
+    let grown = after.saturating_sub(warm);
+    assert!(grown < 16 * 1024, "RSS grew by {grown} KiB in a second flood while bodies were bounded to 2 MiB");
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use base64::Engine;
 use bytes::Bytes;
@@ -13,8 +13,10 @@ use hyper::header::{CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, HOST, HeaderV
 use hyper::{Method, Request, Response, StatusCode, Version};
 use serde_json::json;
 
-use super::Shared;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
 use super::log::{RequestRecord, now};
+use super::{Shared, SinkLimits};
 use super::{decode, emulate};
 
 /// Header names listed per request; a request with more gets a count of the rest.
@@ -50,20 +52,43 @@ struct Body {
     kept: Vec<u8>,
     size: u64,
     truncated: bool,
+    /// Bytes of the sink-wide buffer budget this body holds until its request is logged.
+    budget: Option<OwnedSemaphorePermit>,
 }
 
-async fn read_body(mut body: Incoming, keep: usize, drain: u64, limit: Duration) -> Body {
-    let mut out = Body { kept: Vec::new(), size: 0, truncated: false };
-    let deadline = Instant::now() + limit;
+impl Body {
+    /// Takes `n` more bytes of the shared budget; false when the budget is spent.
+    fn reserve(&mut self, budget: &Arc<Semaphore>, n: usize) -> bool {
+        let Ok(n) = u32::try_from(n) else { return false };
+        match budget.clone().try_acquire_many_owned(n) {
+            Ok(p) => {
+                match self.budget.as_mut() {
+                    Some(held) => held.merge(p),
+                    None => self.budget = Some(p),
+                }
+                true
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+async fn read_body(mut body: Incoming, limits: &SinkLimits, budget: &Arc<Semaphore>) -> Body {
+    let (keep, drain) = (limits.body_keep, limits.body_drain);
+    let mut out = Body { kept: Vec::new(), size: 0, truncated: false, budget: None };
+    let deadline = Instant::now() + limits.body_timeout;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(left, body.frame()).await {
             Ok(Some(Ok(frame))) => {
                 if let Ok(data) = frame.into_data() {
                     out.size += data.len() as u64;
-                    let room = keep.saturating_sub(out.kept.len());
-                    out.kept.extend_from_slice(&data[..room.min(data.len())]);
-                    if out.kept.len() >= keep && data.len() > room {
+                    let take = keep.saturating_sub(out.kept.len()).min(data.len());
+                    // Past the sink-wide budget (many large bodies at once) a body is drained, not kept.
+                    if take > 0 && out.reserve(budget, take) {
+                        out.kept.extend_from_slice(&data[..take]);
+                    }
+                    if data.len() > take || out.kept.len() < (out.size as usize).min(keep) {
                         out.truncated = true;
                     }
                     if out.size > drain {
@@ -128,10 +153,16 @@ pub async fn handle(
     shared.canaries.scan(path.as_bytes(), "path", &mut hits);
 
     let limits = &shared.limits;
-    let mut body = read_body(body, limits.body_keep, limits.body_drain, limits.body_timeout).await;
+    let mut body = read_body(body, limits, &shared.body_budget).await;
     let encoding = parts.headers.get(CONTENT_ENCODING).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     let mut body_decoded = None;
-    if let Some((plain, name)) = encoding.and_then(|e| decode::decode(&e, &body.kept, limits.body_keep)) {
+    let decoded = encoding.and_then(|e| {
+        // Decoded output counts against the budget too; without room, only what fits is decoded.
+        let room = limits.body_keep.saturating_sub(body.kept.len());
+        let limit = if body.reserve(&shared.body_budget, room) { limits.body_keep } else { body.kept.len() };
+        decode::decode(&e, &body.kept, limit)
+    });
+    if let Some((plain, name)) = decoded {
         // Canaries in the bytes as sent (an encoded token survives compression only by chance) and as decoded.
         shared.canaries.scan(&body.kept, "body", &mut hits);
         body.kept = plain;

@@ -120,6 +120,9 @@ pub struct SinkLog {
     pub connections_refused: u64,
     /// Records left out of this in-memory log (never out of the file) past its bound.
     pub records_dropped: u64,
+    /// Kept bodies left out of this in-memory log (never out of the file) past its byte bound.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub bodies_dropped: u64,
     /// Errors writing the JSON-lines file (the first one's text).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file_error: Option<String>,
@@ -148,15 +151,17 @@ pub struct Recorder {
 struct RecorderInner {
     log: SinkLog,
     file: Option<BufWriter<File>>,
+    /// Body bytes the in-memory log may still hold.
+    body_room: usize,
 }
 
 impl Recorder {
-    pub fn new(path: Option<&Path>) -> std::io::Result<Recorder> {
+    pub fn new(path: Option<&Path>, body_room: usize) -> std::io::Result<Recorder> {
         let file = match path {
             Some(p) => Some(BufWriter::new(File::create(p)?)),
             None => None,
         };
-        Ok(Recorder { inner: Mutex::new(RecorderInner { log: SinkLog::default(), file }) })
+        Ok(Recorder { inner: Mutex::new(RecorderInner { log: SinkLog::default(), file, body_room }) })
     }
 
     fn write(inner: &mut RecorderInner, line: &Line<'_>) {
@@ -202,9 +207,17 @@ impl Recorder {
         }
     }
 
-    pub fn request(&self, record: RequestRecord) {
+    pub fn request(&self, mut record: RequestRecord) {
         if let Ok(mut inner) = self.inner.lock() {
             Self::write(&mut inner, &Line::Request(&record));
+            let body = record.body.as_ref().map_or(0, String::len) + record.body_base64.as_ref().map_or(0, String::len);
+            if body > inner.body_room {
+                record.body = None;
+                record.body_base64 = None;
+                inner.log.bodies_dropped += 1;
+            } else {
+                inner.body_room -= body;
+            }
             if inner.log.requests.len() < MAX_RECORDS {
                 inner.log.requests.push(record);
             } else {

@@ -41,6 +41,10 @@ pub struct SinkLimits {
     pub max_connections: usize,
     /// Body bytes buffered per request (scanned for canaries, read by emulations, kept with `keep_bodies`).
     pub body_keep: usize,
+    /// Body bytes buffered by all requests in flight together; past it bodies are drained, not kept.
+    pub body_budget: usize,
+    /// Kept body bytes the in-memory log holds in all (the JSON-lines file gets every kept body).
+    pub log_body_bytes: usize,
     /// Body bytes read per request before we stop reading and answer.
     pub body_drain: u64,
     /// Time to read a request body.
@@ -63,6 +67,8 @@ impl Default for SinkLimits {
         SinkLimits {
             max_connections: 1024,
             body_keep: 1 << 20,
+            body_budget: 64 << 20,
+            log_body_bytes: 256 << 20,
             body_drain: 64 << 20,
             body_timeout: Duration::from_secs(30),
             first_byte_timeout: Duration::from_secs(15),
@@ -148,6 +154,7 @@ pub(crate) struct Shared {
     pub keep_bodies: bool,
     pub limits: SinkLimits,
     pub connections: Arc<Semaphore>,
+    pub body_budget: Arc<Semaphore>,
     pub next_id: std::sync::atomic::AtomicU64,
 }
 
@@ -174,7 +181,7 @@ impl Sink {
         if let Some(path) = &config.ca_cert_path {
             ca.write_cert_pem(path).map_err(|e| SinkError::Write(path.clone(), e))?;
         }
-        let recorder = log::Recorder::new(config.log_path.as_deref())
+        let recorder = log::Recorder::new(config.log_path.as_deref(), config.limits.log_body_bytes)
             .map_err(|e| SinkError::Write(config.log_path.clone().unwrap_or_default(), e))?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -197,6 +204,7 @@ impl Sink {
             default_status: if (100..=999).contains(&config.default_status) { config.default_status } else { 404 },
             keep_bodies: config.keep_bodies,
             connections: Arc::new(Semaphore::new(config.limits.max_connections.max(1))),
+            body_budget: Arc::new(Semaphore::new(config.limits.body_budget.min(u32::MAX as usize))),
             limits: config.limits,
             next_id: std::sync::atomic::AtomicU64::new(1),
         });
