@@ -449,7 +449,9 @@ fn hostile_clients_do_not_crash_or_grow_the_sink() {
         huge_headers.extend(format!("x-h{i}: {}\r\n", "v".repeat(60)).as_bytes());
     }
     huge_headers.extend(b"\r\n");
-    for payload in [noise(5000), tls_garbage, vec![0x16, 0x03, 0x01, 0x00, 0x05, 0x01], huge_headers] {
+    let mut h2_garbage = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    h2_garbage.extend(noise(3000));
+    for payload in [noise(5000), tls_garbage, vec![0x16, 0x03, 0x01, 0x00, 0x05, 0x01], huge_headers, h2_garbage] {
         let mut s = connect();
         let _ = s.write_all(&payload);
         let mut sink_reply = Vec::new();
@@ -612,6 +614,8 @@ fn stop_returns_within_the_grace_period_with_clients_still_connected() {
     assert!(started.elapsed() < Duration::from_millis(1500), "stop took {:?}", started.elapsed());
     assert_eq!(requests_to(&log, "/keep").len(), 1);
     assert!(TcpStream::connect(addr).is_err(), "still accepting after stop");
+    let outcomes: Vec<TlsOutcome> = log.connections.iter().map(|c| c.outcome).collect();
+    assert_eq!(outcomes, [TlsOutcome::Plain, TlsOutcome::Silent], "the silent client is logged at stop");
 }
 
 /// A venv with the vendors' SDKs, cached across runs; `None` (with the reason printed) when pip cannot

@@ -82,8 +82,13 @@ async fn connection(
     };
     let counters = Arc::new(Counters::default());
     let mut first = [0u8; 1];
-    let peeked = tokio::time::timeout(shared.limits.first_byte_timeout, stream.peek(&mut first)).await;
-    if !matches!(peeked, Ok(Ok(1))) {
+    // A client that connects and waits is logged when the sink stops, not lost with the runtime.
+    let mut stopping = shutdown.clone();
+    let peeked = tokio::select! {
+        r = tokio::time::timeout(shared.limits.first_byte_timeout, stream.peek(&mut first)) => r.ok().and_then(Result::ok),
+        _ = stopping.changed() => None,
+    };
+    if peeked != Some(1) {
         shared.recorder.connection(record);
         shared.recorder.connection_end(id, 0, 0);
         return;
@@ -91,7 +96,10 @@ async fn connection(
     let io = Counted::new(stream, counters.clone());
     if first[0] == TLS_HANDSHAKE {
         record.tls = true;
-        let result = shared.tls.accept(io, local.ip(), shared.limits.handshake_timeout).await;
+        let result = tokio::select! {
+            r = shared.tls.accept(io, local.ip(), shared.limits.handshake_timeout) => r,
+            _ = stopping.changed() => Err(Handshake { error: Some("sink stopped during the handshake".into()), ..Handshake::default() }),
+        };
         let (Ok((_, seen)) | Err(seen)) = &result;
         fill(&mut record, seen);
         match result {
