@@ -664,7 +664,7 @@ fn the_vendors_sdks_complete_calls_against_the_emulated_model() {
     let lines: Vec<Value> = text(&out).lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
     assert!(out.status.success(), "{}\n{}", text(&out), String::from_utf8_lossy(&out.stderr));
     let calls: Vec<&str> = lines.iter().filter(|l| l["ok"] == true).filter_map(|l| l["call"].as_str()).collect();
-    assert_eq!(calls.len(), 11, "{calls:?}");
+    assert_eq!(calls.len(), 12, "{calls:?}");
 
     let log = sink.stop();
     let answered: std::collections::BTreeSet<&str> = log.requests.iter().filter_map(|r| r.emulation).collect();
@@ -678,6 +678,7 @@ fn the_vendors_sdks_complete_calls_against_the_emulated_model() {
         "openai.chat.stream",
         "gemini.generate_content",
         "gemini.stream_sse",
+        "gemini.count_tokens",
     ] {
         assert!(answered.contains(name), "{name} never answered: {answered:?}");
     }

@@ -93,6 +93,8 @@ from google.genai import types  # noqa: E402
 
 g = genai.Client(api_key="fake-gemini-key", http_options=types.HttpOptions(base_url=base + "/"))
 check("gemini.generate_content", lambda: g.models.generate_content(model="gemini-sdk-test", contents="hi").text)
+check("gemini.count_tokens",
+      lambda: "OK" if g.models.count_tokens(model="gemini-sdk-test", contents="hi").total_tokens > 0 else "zero")
 check("gemini.stream",
       lambda: "".join(c.text or "" for c in g.models.generate_content_stream(model="gemini-sdk-test", contents="hi")))
 

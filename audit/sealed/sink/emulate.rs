@@ -38,6 +38,7 @@ enum Api {
     OpenAiResponses,
     OpenAiChat,
     Gemini { stream: bool, code_assist: bool },
+    GeminiCountTokens,
 }
 
 fn api_for(path: &str) -> Option<Api> {
@@ -55,16 +56,18 @@ fn api_for(path: &str) -> Option<Api> {
         return Some(Api::OpenAiChat);
     }
     let (head, method) = path.rsplit_once(':')?;
-    let stream = match method {
-        "generateContent" => false,
-        "streamGenerateContent" => true,
-        _ => return None,
-    };
-    if head.ends_with("/v1internal") {
-        return Some(Api::Gemini { stream, code_assist: true });
+    let code_assist = head.ends_with("/v1internal");
+    let model_path = head.rsplit_once('/').is_some_and(|(prefix, _model)| prefix.ends_with("/models"));
+    if !code_assist && !model_path {
+        return None;
     }
-    let (prefix, _model) = head.rsplit_once('/')?;
-    prefix.ends_with("/models").then_some(Api::Gemini { stream, code_assist: false })
+    match method {
+        "generateContent" => Some(Api::Gemini { stream: false, code_assist }),
+        "streamGenerateContent" => Some(Api::Gemini { stream: true, code_assist }),
+        // Code Assist answers countTokens unwrapped, like the public API.
+        "countTokens" => Some(Api::GeminiCountTokens),
+        _ => None,
+    }
 }
 
 /// The emulated reply, or `None` when no emulation covers the request.
@@ -118,6 +121,7 @@ pub fn reply(req: &Request<'_>) -> Option<Reply> {
                 json_reply("openai.chat", chat_completion(&model, input_tokens), Some(model))
             }
         }
+        Api::GeminiCountTokens => json_reply("gemini.count_tokens", json!({"totalTokens": input_tokens}), None),
         Api::Gemini { stream: streaming, code_assist } => {
             let model = if code_assist {
                 body_model.unwrap_or_else(|| "gemini".into())
@@ -364,11 +368,20 @@ mod tests {
             ("/v1beta/models/gemini-2.5-pro:streamGenerateContent", "gemini.stream_json"),
             ("/v1internal:generateContent", "gemini.code_assist.generate_content"),
             ("/v1internal:streamGenerateContent?alt=sse", "gemini.code_assist.stream_sse"),
+            ("/v1beta/models/gemini-2.5-pro:countTokens", "gemini.count_tokens"),
+            ("/v1internal:countTokens", "gemini.count_tokens"),
         ];
         for (path, name) in cases {
             assert_eq!(post(path, "{}").map(|r| r.name), Some(name), "{path}");
         }
-        for path in ["/api/event_logging/v2/batch", "/v1/models", "/models/x:countTokens", "/", ":generateContent"] {
+        for path in [
+            "/api/event_logging/v2/batch",
+            "/v1/models",
+            "/models/x:embedContent",
+            "/v1internal:loadCodeAssist",
+            "/",
+            ":generateContent",
+        ] {
             assert!(post(path, "{}").is_none(), "{path}");
         }
         let get = reply(&Request { method: "GET", path: "/v1/messages", query: None, websocket: false, body: b"" });
