@@ -461,3 +461,38 @@ fn without_root_reads_are_still_seen_through_inotify() {
     assert_eq!(reads.len(), 1, "{reads:?}");
     assert!(reads[0]["pid"].is_null(), "inotify cannot name the process");
 }
+
+#[test]
+fn compare_command_shows_what_a_second_command_added() {
+    if skip() {
+        return;
+    }
+    let dir = tempdir();
+    let model = format!("curl -sS -m 10 https://api.anthropic.com/v1/messages -d '{MESSAGES}' -o /dev/null");
+    let second = format!("{model}; curl -sS -m 10 https://cdn.growthbook.io/api/features/key -o /dev/null");
+    let out = sealed(
+        &[
+            "--profile",
+            "claude-code",
+            "--run-dir",
+            dir.path().to_str().expect("utf-8"),
+            "--compare-command",
+            &second,
+            "--format",
+            "json",
+        ],
+        &model,
+    );
+    assert_eq!(out.status.code(), Some(1), "the second command added an experiments host");
+    let diff: Value = serde_json::from_slice(&out.stdout).expect("diff JSON");
+    let added: Vec<&str> = diff["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|i| i["change"] == "added")
+        .filter_map(|i| i["key"].as_str())
+        .collect();
+    assert!(added.contains(&"GET cdn.growthbook.io/api/features/key"), "{diff:#}");
+    assert_eq!(diff["summary"]["removed"], 0);
+    assert!(dir.path().join("compared.json").exists());
+}

@@ -42,6 +42,10 @@ pub struct SealedArgs {
     /// (the diff of the two reports; both are written to the run directory).
     #[arg(long = "compare-env", value_name = "K=V", requires = "sealed")]
     pub compare_env: Vec<String>,
+    /// Run this shell command (`sh -c`) as the second run instead of COMMAND, and show what changed
+    /// (e.g. the agent's next version against the installed one). Combines with --compare-env.
+    #[arg(long = "compare-command", value_name = "SHELL COMMAND", requires = "sealed")]
+    pub compare_command: Option<String>,
     /// Give the agent a fresh HOME in the run directory with planted canary credentials (AWS, SSH, kube,
     /// npm, PyPI, Docker, gcloud, Azure, git, GnuPG), unique to the run: one sent in a request or a DNS
     /// name is a credential-leak violation; opening one is reported as a credential read (with the
@@ -104,6 +108,7 @@ pub fn run(args: CheckArgs) -> Result<i32, Fatal> {
         copy_into_home: s.copy_into_home.clone(),
     };
     let one_run = |sealed: &mut netns::Sealed,
+                   command: &[String],
                    dir: PathBuf,
                    extra_env: &[(String, Option<String>)],
                    format: Format,
@@ -117,7 +122,7 @@ pub fn run(args: CheckArgs) -> Result<i32, Fatal> {
             iface: "lo".into(),
             filter: args.capture.filter.clone(),
             duration: args.duration,
-            command: args.command.clone(),
+            command: command.to_vec(),
             write_pcap: Some(args.write_pcap.clone().unwrap_or_else(|| dir.join("capture.pcap"))),
             catalog,
             policy,
@@ -135,22 +140,31 @@ pub fn run(args: CheckArgs) -> Result<i32, Fatal> {
         }
         Ok(report)
     };
-    if compare.is_empty() {
-        let report = one_run(&mut sealed, run_dir, &[], args.format, args.output.clone())?;
+    if compare.is_empty() && s.compare_command.is_none() {
+        let report = one_run(&mut sealed, &args.command, run_dir, &[], args.format, args.output.clone())?;
         return Ok(report.summary.exit_code);
     }
+    let second_name = if s.compare_command.is_some() { "compared" } else { "with-env" };
+    let second_command = match &s.compare_command {
+        Some(c) => vec!["sh".to_string(), "-c".to_string(), c.clone()],
+        None => args.command.clone(),
+    };
+    std::fs::create_dir_all(&run_dir).map_err(|e| Fatal(format!("cannot create {}: {e}", run_dir.display())))?;
     let before_path = run_dir.join("baseline.json");
-    let after_path = run_dir.join("with-env.json");
-    one_run(&mut sealed, run_dir.join("baseline"), &[], Format::Json, Some(before_path.clone()))?;
+    let after_path = run_dir.join(format!("{second_name}.json"));
+    one_run(&mut sealed, &args.command, run_dir.join("baseline"), &[], Format::Json, Some(before_path.clone()))?;
     if STOP.load(Ordering::Relaxed) {
         return Err(Fatal("interrupted after the baseline run".into()));
     }
-    one_run(&mut sealed, run_dir.join("with-env"), &compare, Format::Json, Some(after_path.clone()))?;
+    one_run(&mut sealed, &second_command, run_dir.join(second_name), &compare, Format::Json, Some(after_path.clone()))?;
     let read = |p: &PathBuf| -> Result<serde_json::Value, Fatal> {
         let text = std::fs::read_to_string(p).map_err(|e| Fatal(format!("cannot read {}: {e}", p.display())))?;
         egress_audit::compare::parse_report(&text, &p.display().to_string()).map_err(|e| Fatal(e.to_string()))
     };
-    let label = s.compare_env.join(" ");
+    let mut label = s.compare_env.join(" ");
+    if let Some(c) = &s.compare_command {
+        label = format!("`{c}` {label}").trim_end().to_string();
+    }
     let d =
         egress_audit::compare::diff(&read(&before_path)?, &read(&after_path)?, "baseline", &format!("with {label}"));
     let format = match args.format {
