@@ -7,6 +7,9 @@
 //! Needs root for the host-side capture and to switch users; without it the tests say so and do
 //! nothing.
 
+// Helpers outside #[test] functions panic on setup failures too: a failed setup is a failed test.
+#![allow(clippy::expect_used)]
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
