@@ -365,6 +365,25 @@ fn compressed_bodies_are_decoded_for_emulation_and_canaries() {
 }
 
 #[test]
+fn a_context_longer_than_the_body_buffer_still_gets_a_stream() {
+    let mut sink = Run::start(&["127.0.0.1:0"], |_| {});
+    let port = sink.port();
+    // 3 MiB of context, and the stream flag last, as SDKs serialize it: past the 1 MiB buffer.
+    let context = "x".repeat(3 << 20);
+    let body =
+        format!(r#"{{"model":"claude-long","messages":[{{"role":"user","content":"{context}"}}],"stream":true}}"#);
+    let file = sink.dir.path().join("long.json");
+    std::fs::write(&file, &body).unwrap();
+    let out =
+        curl(&["--data-binary", &format!("@{}", file.display()), &format!("http://127.0.0.1:{port}/v1/messages")]);
+    assert!(text(&out).contains("event: message_stop"), "{out:?}");
+    let log = sink.stop();
+    let r = &log.requests[0];
+    assert_eq!((r.emulation, r.model.as_deref()), (Some("anthropic.messages.stream"), Some("claude-long")));
+    assert_eq!((r.body_size, r.body_truncated), (body.len() as u64, true));
+}
+
+#[test]
 fn canaries_are_found_in_headers_paths_and_encoded_bodies() {
     use base64::Engine;
     let canary = "cnry-5d1e0c77-AWS-key";

@@ -29,6 +29,11 @@ pub struct Request<'a> {
     pub websocket: bool,
     /// The body as read (bounded; may be cut short).
     pub body: &'a [u8],
+    /// The body's last bytes when it was cut short (long contexts outgrow the buffer; SDKs often put
+    /// `"stream": true` last).
+    pub tail: &'a [u8],
+    /// Body size as sent, for the usage counts.
+    pub size: u64,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -88,10 +93,19 @@ pub fn reply(req: &Request<'_>) -> Option<Reply> {
     }
     let api = api_for(req.path)?;
     let parsed: Value = serde_json::from_slice(req.body).unwrap_or(Value::Null);
-    let stream = parsed.get("stream").and_then(Value::as_bool).unwrap_or(false);
-    let body_model = parsed.get("model").and_then(Value::as_str).map(|m| m.chars().take(200).collect::<String>());
+    let (stream, body_model) = match &parsed {
+        Value::Object(_) => (
+            parsed.get("stream").and_then(Value::as_bool).unwrap_or(false),
+            parsed.get("model").and_then(Value::as_str).map(|m| m.chars().take(200).collect::<String>()),
+        ),
+        // A body cut short is no JSON document: look for the two fields in what we have of it.
+        _ => (
+            [req.body, req.tail].iter().any(|b| json_true(b, "stream")),
+            [req.body, req.tail].iter().find_map(|b| json_string(b, "model")),
+        ),
+    };
     // A rough tokenizer: about four bytes per token, as vendors' own estimates go.
-    let input_tokens = (req.body.len() as u64 / 4).max(1);
+    let input_tokens = (req.size.max(req.body.len() as u64) / 4).max(1);
     let reply = match api {
         Api::AnthropicMessages => {
             let model = body_model.unwrap_or_else(|| "claude".into());
@@ -155,6 +169,31 @@ pub fn reply(req: &Request<'_>) -> Option<Reply> {
         }
     };
     Some(reply)
+}
+
+/// Whether `"key": true` appears in `body` (whitespace allowed around the colon).
+fn json_true(body: &[u8], key: &str) -> bool {
+    value_after(body, key).is_some_and(|v| v.starts_with(b"true"))
+}
+
+/// The string value of `"key": "..."` in `body`, if it has no escapes.
+fn json_string(body: &[u8], key: &str) -> Option<String> {
+    let v = value_after(body, key)?.strip_prefix(b"\"")?;
+    let end = v.iter().take(200).position(|&b| b == b'"' || b == b'\\')?;
+    (v[end] == b'"').then(|| String::from_utf8_lossy(&v[..end]).into_owned())
+}
+
+fn value_after<'b>(body: &'b [u8], key: &str) -> Option<&'b [u8]> {
+    let needle = format!("\"{key}\"");
+    let mut rest = body;
+    while let Some(at) = memchr::memmem::find(rest, needle.as_bytes()) {
+        let after = rest[at + needle.len()..].trim_ascii_start();
+        if let Some(v) = after.strip_prefix(b":") {
+            return Some(v.trim_ascii_start());
+        }
+        rest = &rest[at + needle.len()..];
+    }
+    None
 }
 
 fn json_reply(name: &'static str, value: Value, model: Option<String>) -> Reply {
@@ -351,7 +390,7 @@ mod tests {
 
     fn post(path: &str, body: &str) -> Option<Reply> {
         let (path, query) = path.split_once('?').map_or((path, None), |(p, q)| (p, Some(q)));
-        reply(&Request { method: "POST", path, query, websocket: false, body: body.as_bytes() })
+        reply(&Request { method: "POST", path, query, websocket: false, body: body.as_bytes(), tail: b"", size: 0 })
     }
 
     #[test]
@@ -384,7 +423,15 @@ mod tests {
         ] {
             assert!(post(path, "{}").is_none(), "{path}");
         }
-        let get = reply(&Request { method: "GET", path: "/v1/messages", query: None, websocket: false, body: b"" });
+        let get = reply(&Request {
+            method: "GET",
+            path: "/v1/messages",
+            query: None,
+            websocket: false,
+            body: b"",
+            tail: b"",
+            size: 0,
+        });
         assert!(get.is_none());
     }
 
@@ -400,6 +447,28 @@ mod tests {
         assert_eq!(r.model.as_deref(), Some("gemini-q"));
         let r = post("/v1/chat/completions", r#"{"stream":true}"#).unwrap();
         assert!(String::from_utf8(r.body).unwrap().ends_with("data: [DONE]\n\n"));
+    }
+
+    #[test]
+    fn a_body_cut_short_is_searched_for_stream_and_model() {
+        let head = br#"{"model" : "claude-long-1","messages":[{"role":"user","content":"a \"stream\": false"#;
+        let tail = br#"xxxxx"}],"max_tokens":5,"stream":true}"#;
+        let req = Request {
+            method: "POST",
+            path: "/v1/messages",
+            query: None,
+            websocket: false,
+            body: head,
+            tail,
+            size: 4 << 20,
+        };
+        let r = reply(&req).unwrap();
+        assert_eq!(r.name, "anthropic.messages.stream");
+        assert_eq!(r.model.as_deref(), Some("claude-long-1"));
+        assert!(String::from_utf8(r.body).unwrap().contains(r#""input_tokens":1048576"#));
+        assert!(!json_true(br#"{"stream":false}"#, "stream"));
+        assert_eq!(json_string(br#""model":"a\"b""#, "model"), None);
+        assert_eq!(json_string(br#""model":5"#, "model"), None);
     }
 
     #[test]

@@ -21,6 +21,8 @@ use super::{decode, emulate};
 
 /// Header names listed per request; a request with more gets a count of the rest.
 const MAX_HEADER_NAMES: usize = 128;
+/// Bytes kept from the end of a body too long to keep whole.
+const TAIL: usize = 4096;
 /// Longest method, path or authority recorded (bytes); longer ones are cut.
 const MAX_TEXT: usize = 8192;
 
@@ -50,6 +52,8 @@ fn cut(s: &str) -> String {
 /// stopped before its end.
 struct Body {
     kept: Vec<u8>,
+    /// The last bytes of a body longer than `kept` (bounded by [`TAIL`]).
+    tail: Vec<u8>,
     size: u64,
     truncated: bool,
     /// Bytes of the sink-wide buffer budget this body holds until its request is logged.
@@ -75,7 +79,7 @@ impl Body {
 
 async fn read_body(mut body: Incoming, limits: &SinkLimits, budget: &Arc<Semaphore>) -> Body {
     let (keep, drain) = (limits.body_keep, limits.body_drain);
-    let mut out = Body { kept: Vec::new(), size: 0, truncated: false, budget: None };
+    let mut out = Body { kept: Vec::new(), tail: Vec::new(), size: 0, truncated: false, budget: None };
     let deadline = Instant::now() + limits.body_timeout;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -83,13 +87,20 @@ async fn read_body(mut body: Incoming, limits: &SinkLimits, budget: &Arc<Semapho
             Ok(Some(Ok(frame))) => {
                 if let Ok(data) = frame.into_data() {
                     out.size += data.len() as u64;
-                    let take = keep.saturating_sub(out.kept.len()).min(data.len());
-                    // Past the sink-wide budget (many large bodies at once) a body is drained, not kept.
-                    if take > 0 && out.reserve(budget, take) {
-                        out.kept.extend_from_slice(&data[..take]);
+                    let mut take = if out.truncated { 0 } else { keep.saturating_sub(out.kept.len()).min(data.len()) };
+                    // Past the sink-wide budget (many large bodies at once) a body is drained, not kept; once
+                    // a byte is skipped nothing more is kept, so a kept body never has a hole.
+                    if take > 0 && !out.reserve(budget, take) {
+                        take = 0;
                     }
-                    if data.len() > take || out.kept.len() < (out.size as usize).min(keep) {
+                    out.kept.extend_from_slice(&data[..take]);
+                    if take < data.len() {
                         out.truncated = true;
+                        let rest = &data[take..];
+                        let rest = &rest[rest.len().saturating_sub(TAIL)..];
+                        let drop = (out.tail.len() + rest.len()).saturating_sub(TAIL);
+                        out.tail.drain(..drop);
+                        out.tail.extend_from_slice(rest);
                     }
                     if out.size > drain {
                         out.truncated = true;
@@ -177,6 +188,8 @@ pub async fn handle(
             query: parts.uri.query(),
             websocket,
             body: &body.kept,
+            tail: &body.tail,
+            size: body.size,
         })
     } else {
         None
