@@ -415,8 +415,22 @@ fn canaries_are_found_in_headers_paths_and_encoded_bodies() {
         &format!("http://127.0.0.1:{port}/clean"),
     ]);
     assert!(clean.status.success());
+    // In a name: over HTTP/2 the Host header becomes :authority.
+    let named = curl(&[
+        "--http2-prior-knowledge",
+        "-o",
+        "/dev/null",
+        "-H",
+        &format!("Host: {}.example.test", canary.to_lowercase()),
+        &format!("http://127.0.0.1:{port}/named"),
+    ]);
+    assert!(named.status.success());
 
     let log = sink.stop();
+    let named = requests_to(&log, "/named")[0];
+    assert_eq!(named.http_version, "HTTP/2");
+    let hits: Vec<(&str, &str)> = named.canary_hits.iter().map(|h| (h.location.as_str(), h.encoding)).collect();
+    assert_eq!(hits, [("header::authority", "raw")]);
     let leak = requests_to(&log, "/upload?token=cnry%2D5d1e0c77%2DAWS%2Dkey")[0];
     let mut hits: Vec<(String, &str)> = leak.canary_hits.iter().map(|h| (h.location.clone(), h.encoding)).collect();
     hits.sort();

@@ -106,6 +106,26 @@ impl CanarySet {
     }
 }
 
+impl CanarySet {
+    /// For host names, which clients and resolvers lowercase: the raw value and hex, case-insensitively.
+    pub fn scan_name(&self, name: &[u8], location: &str, hits: &mut Vec<CanaryHit>) {
+        if self.canaries.is_empty() || name.is_empty() {
+            return;
+        }
+        let name = name.to_ascii_lowercase();
+        for c in &self.canaries {
+            let raw = c.raw.to_ascii_lowercase();
+            if memmem::find(&name, &raw).is_some() {
+                push(hits, &c.id, location, "raw");
+            }
+            let hex: String = c.raw.iter().map(|b| format!("{b:02x}")).collect();
+            if memmem::find(&name, hex.as_bytes()).is_some() {
+                push(hits, &c.id, location, "hex");
+            }
+        }
+    }
+}
+
 fn push(hits: &mut Vec<CanaryHit>, id: &str, location: &str, encoding: &'static str) {
     if !hits.iter().any(|h| h.id == id && h.location == location && h.encoding == encoding) {
         hits.push(CanaryHit { id: id.to_string(), location: location.to_string(), encoding });
@@ -182,6 +202,16 @@ mod tests {
         assert_eq!(encodings(&s, b"pre tok/en value post"), vec!["raw"]);
         let hex: String = "tok/en value".bytes().map(|b| format!("{b:02X}")).collect();
         assert_eq!(encodings(&s, hex.as_bytes()), vec!["hex"]);
+    }
+
+    #[test]
+    fn names_match_whatever_their_case() {
+        let s = set("Cnry-AB12");
+        let mut hits = Vec::new();
+        s.scan_name(b"cnry-ab12.example.test:443", "header::authority", &mut hits);
+        s.scan_name(b"x.436e72792d41423132.test", "header::authority", &mut hits);
+        let found: Vec<&str> = hits.iter().map(|h| h.encoding).collect();
+        assert_eq!(found, ["raw", "hex"]);
     }
 
     #[test]

@@ -159,9 +159,19 @@ pub async fn handle(
                 headers_dropped += 1;
             }
         }
-        shared.canaries.scan(value.as_bytes(), &format!("header:{name}"), &mut hits);
+        if !shared.canaries.is_empty() {
+            let location = format!("header:{name}");
+            shared.canaries.scan(value.as_bytes(), &location, &mut hits);
+            if name == "host" {
+                shared.canaries.scan_name(value.as_bytes(), &location, &mut hits);
+            }
+        }
     }
     shared.canaries.scan(path.as_bytes(), "path", &mut hits);
+    if let Some(a) = parts.uri.authority() {
+        // HTTP/2's :authority is no header in hyper's map; HTTP/1's Host was scanned above.
+        shared.canaries.scan_name(a.as_str().as_bytes(), "header::authority", &mut hits);
+    }
 
     let limits = &shared.limits;
     let mut body = read_body(body, limits, &shared.body_budget).await;

@@ -83,7 +83,7 @@ impl Default for SinkLimits {
 }
 
 /// What the sink listens on and how it answers.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct SinkConfig {
     /// Every address to listen on (port 0 picks a free port; see [`SinkHandle::local_addrs`]).
     pub listen: Vec<SocketAddr>,
