@@ -15,8 +15,17 @@
 //! the covering domain and say so. Path rules cannot be exported (a name-based blocker never sees
 //! paths), nor can `local` names (they never leave the machine).
 //!
+//! Network monitors (`suricata`, `zeek-intel`) see every name, so they get every catalog entry with
+//! its verdict instead (see `detect`, `suricata` and `zeek`).
+//!
 //! `nftables` resolves names to addresses **at export time** through an injectable [`Resolve`]
 //! (the system resolver by default) and removes every address that an allowed name also resolves to.
+
+mod detect;
+mod suricata;
+mod zeek;
+
+pub use suricata::{SID_BASE, SID_SPAN, stable_sid};
 
 use super::{Catalog, Class};
 use crate::classify::{Subject, judge};
@@ -45,10 +54,14 @@ pub enum ExportFormat {
     Opensnitch,
     Squid,
     Nftables,
+    /// Suricata 7 rules over tls.sni, quic.sni, dns.query and http.host/http.uri.
+    Suricata,
+    /// Zeek Intel framework file with egress-audit's verdicts in `meta.egress_*` columns.
+    ZeekIntel,
 }
 
 impl ExportFormat {
-    pub const ALL: [ExportFormat; 10] = [
+    pub const ALL: [ExportFormat; 12] = [
         ExportFormat::Hosts,
         ExportFormat::Dnsmasq,
         ExportFormat::Unbound,
@@ -59,6 +72,8 @@ impl ExportFormat {
         ExportFormat::Opensnitch,
         ExportFormat::Squid,
         ExportFormat::Nftables,
+        ExportFormat::Suricata,
+        ExportFormat::ZeekIntel,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -73,6 +88,8 @@ impl ExportFormat {
             ExportFormat::Opensnitch => "opensnitch",
             ExportFormat::Squid => "squid",
             ExportFormat::Nftables => "nftables",
+            ExportFormat::Suricata => "suricata",
+            ExportFormat::ZeekIntel => "zeek-intel",
         }
     }
 
@@ -82,7 +99,9 @@ impl ExportFormat {
             ExportFormat::Hosts | ExportFormat::Pihole | ExportFormat::Nftables => (true, false, false),
             ExportFormat::Dnsmasq | ExportFormat::Unbound => (false, true, true),
             ExportFormat::Nextdns => (false, true, false),
-            ExportFormat::Adguard | ExportFormat::Squid => (true, true, true),
+            ExportFormat::Adguard | ExportFormat::Squid | ExportFormat::Suricata | ExportFormat::ZeekIntel => {
+                (true, true, true)
+            }
             ExportFormat::LittleSnitch | ExportFormat::Opensnitch => (true, true, false),
         };
         Caps { exact, subtree, exceptions }
@@ -110,6 +129,7 @@ impl FromStr for ExportFormat {
         let s = match s {
             "lsrules" | "littlesnitch" => "little-snitch",
             "nft" => "nftables",
+            "zeek" | "intel" => "zeek-intel",
             "adguard-home" | "ublock" | "adblock" => "adguard",
             "pi-hole" | "domains" => "pihole",
             other => other,
@@ -428,6 +448,9 @@ pub fn export_with(
             });
         }
     }
+    if matches!(format, ExportFormat::Suricata | ExportFormat::ZeekIntel) {
+        return Ok(monitor_export(catalog, policy, format, classes));
+    }
     let plan = plan(catalog, policy, classes);
     let Layout { placed, mut notes } = layout(&plan, format);
     if !plan.paths.is_empty() {
@@ -468,6 +491,25 @@ pub fn export_with(
         _ => lines(format, &placed, &header, &notes),
     };
     Ok(Export { format, text, blocked, exceptions, notes })
+}
+
+/// Exports for network monitors: every catalog entry with its verdict, not only what is blocked.
+fn monitor_export(catalog: &Catalog, policy: &Policy, format: ExportFormat, classes: &[Class]) -> Export {
+    let plan = detect::plan(catalog, policy, classes);
+    let header = vec![
+        format!(
+            "egress-audit catalog export ({format}) for policy {} ({})",
+            detect::safe_text(&policy.name, &[]),
+            detect::safe_text(&policy.origin, &[])
+        ),
+        "Every catalog name and path rule with its class, tool and verdict under the policy (local names excepted)."
+            .to_string(),
+    ];
+    let (text, written, notes) = match format {
+        ExportFormat::ZeekIntel => zeek::render(&plan, policy, &header),
+        _ => suricata::render(&plan, policy, &header),
+    };
+    Export { format, text, blocked: written, exceptions: 0, notes }
 }
 
 fn format_explanation(format: ExportFormat) -> &'static [&'static str] {

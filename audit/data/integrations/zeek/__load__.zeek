@@ -1,0 +1,2 @@
+##! egress-audit for Zeek: see egress_audit.zeek.
+@load ./egress_audit
