@@ -4,6 +4,7 @@
 mod json;
 mod markdown;
 mod ndjson;
+pub mod ocsf;
 pub mod requests;
 mod table;
 
@@ -16,6 +17,8 @@ pub enum Format {
     Json,
     Ndjson,
     Markdown,
+    /// OCSF 1.5.0 events (Network, HTTP and DNS Activity), one per line.
+    Ocsf,
 }
 
 /// A renderer: sees each flow once, then the finished report.
@@ -30,6 +33,7 @@ pub fn renderer<'w>(format: Format, out: Box<dyn Write + 'w>) -> Box<dyn Rendere
         Format::Json => Box::new(json::Json::new(out)),
         Format::Ndjson => Box::new(ndjson::Ndjson::new(out)),
         Format::Markdown => Box::new(markdown::Markdown::new(out)),
+        Format::Ocsf => Box::new(ocsf::Ocsf::new(out)),
     }
 }
 
