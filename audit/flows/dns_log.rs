@@ -112,12 +112,11 @@ impl DnsLog {
                     if rec.answers.len() >= MAX_ANSWERS {
                         break;
                     }
-                    if let Some(value) = answer_value(&a.data) {
-                        rec.answers.insert(AnswerRecord {
-                            name: a.name.clone(),
-                            rtype: dns::type_name(a.rtype),
-                            value,
-                        });
+                    let Some(value) = answer_value(&a.data) else { continue };
+                    // Most responses repeat answers already held: compare before allocating the rest.
+                    let rtype = dns::type_name(a.rtype);
+                    if !rec.answers.iter().any(|r| r.value == value && r.name == a.name && r.rtype == rtype) {
+                        rec.answers.insert(AnswerRecord { name: a.name.clone(), rtype, value });
                     }
                 }
             } else {
@@ -136,8 +135,8 @@ impl DnsLog {
 
 fn answer_value(d: &RData) -> Option<String> {
     match d {
-        RData::A(a) => Some(a.to_string()),
-        RData::Aaaa(a) => Some(a.to_string()),
+        RData::A(a) => Some(super::addr::ip((*a).into())),
+        RData::Aaaa(a) => Some(super::addr::ip((*a).into())),
         RData::Cname(n) => Some(n.clone()),
         RData::Service { target, .. } => Some(target.clone()),
         RData::Other => None,

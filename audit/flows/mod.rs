@@ -3,6 +3,7 @@
 //! Owns all state between packets; everything here is bounded (flows expire, buffers are capped, the
 //! DNS maps have ceilings) so memory stays flat however long the capture is.
 
+pub mod addr;
 pub mod dns_log;
 pub mod dns_names;
 pub(crate) mod inspect;

@@ -58,6 +58,8 @@ pub struct Builder<'a> {
     resolvers: Vec<std::net::IpAddr>,
     /// Judgements by host name (see [`Builder::judge_host`]).
     judged: std::cell::RefCell<FxHashMap<String, Judgement>>,
+    /// Judgements of unnamed flows to a remote and to a local address (see [`Builder::judge_host`]).
+    judged_unnamed: std::cell::RefCell<[Option<Judgement>; 2]>,
     doctor: Option<crate::doctor::DoctorReport>,
     request_source: Option<Box<dyn RequestSource + 'a>>,
 }
@@ -95,7 +97,7 @@ fn flow_id(file_index: usize, id: u64) -> String {
 }
 
 fn printable_socket(sa: &std::net::SocketAddr) -> String {
-    crate::text::socket_addr(sa)
+    crate::flows::addr::socket(sa)
 }
 
 fn proto_name(p: u8) -> String {
@@ -134,6 +136,7 @@ impl<'a> Builder<'a> {
             dns: Vec::new(),
             resolvers: Vec::new(),
             judged: Default::default(),
+            judged_unnamed: Default::default(),
             doctor: None,
             request_source: None,
         }
@@ -179,7 +182,7 @@ impl<'a> Builder<'a> {
     /// Judges one finished flow and returns its report line.
     pub fn flow(&mut self, f: &Flow, file: &str, file_index: usize) -> FlowReport {
         let report = self.judge_flow(f, file, file_index);
-        let destination = report.host.clone().unwrap_or_else(|| f.server.ip().to_string());
+        let destination = report.host.clone().unwrap_or_else(|| crate::flows::addr::ip(f.server.ip()));
         self.count_flow(&report, f, destination);
         report
     }
@@ -273,10 +276,10 @@ impl<'a> Builder<'a> {
             dns_names: f.dns_names.clone(),
             requests,
             class: j.class,
-            tool: j.tool.clone(),
-            rule: j.rule.clone(),
+            tool: j.tool,
+            rule: j.rule,
             verdict: j.verdict,
-            reason: j.reason.clone(),
+            reason: j.reason,
             blind_spot,
             packets: f.total_packets(),
             bytes: f.bytes_each_way()[0] + f.bytes_each_way()[1],
@@ -372,6 +375,12 @@ impl<'a> Builder<'a> {
         let cacheable = self.policy.local_allow.is_empty()
             && subject.path.is_none()
             && subject.host.is_some_and(|h| h.parse::<std::net::IpAddr>().is_err());
+        // Without a name or a local allow-list, only whether the address is local can matter.
+        if subject.host.is_none() && subject.path.is_none() && self.policy.local_allow.is_empty() {
+            let local = usize::from(subject.server.is_some_and(|s| crate::classify::is_local_address(s.ip())));
+            let mut cache = self.judged_unnamed.borrow_mut();
+            return cache[local].get_or_insert_with(|| judge(subject, self.catalog, self.policy)).clone();
+        }
         let Some(host) = subject.host.filter(|_| cacheable) else {
             return judge(subject, self.catalog, self.policy);
         };
@@ -423,7 +432,7 @@ impl<'a> Builder<'a> {
                     .iter()
                     .map(|a| AnswerReport { name: a.name.clone(), rtype: a.rtype.clone(), value: a.value.clone() })
                     .collect(),
-                resolvers: rec.resolvers.iter().map(|r| r.to_string()).collect(),
+                resolvers: rec.resolvers.iter().map(|&r| crate::flows::addr::ip(r)).collect(),
                 class: j.class,
                 tool: j.tool,
                 rule: j.rule,
