@@ -3,7 +3,15 @@
 //! Only the request head is read; bodies are skipped by Content-Length. A request head larger than
 //! [`MAX_HEAD`] is given up on rather than buffered.
 
-use crate::text::printable;
+/// [`crate::text::printable`], with text that needs no escaping (nearly all of it) copied at once.
+fn printable(bytes: &[u8]) -> String {
+    if bytes.iter().all(|&b| (0x20..0x7f).contains(&b) && b != b'\\')
+        && let Ok(text) = std::str::from_utf8(bytes)
+    {
+        return text.to_owned();
+    }
+    crate::text::printable(bytes)
+}
 
 pub const MAX_HEAD: usize = 16 << 10;
 
@@ -100,6 +108,18 @@ pub fn request(stream: &[u8]) -> Progress {
     Progress::Request(req, end)
 }
 
+/// True while [`request`] would need more bytes because the head has not ended yet. The search
+/// resumes where the previous call stopped (`scanned`): a head that arrives in many segments is
+/// searched once, not once per segment. `scanned` goes back to 0 whenever the answer is false, as
+/// [`request`] is called next and may consume the stream.
+pub fn head_incomplete(stream: &[u8], scanned: &mut usize) -> bool {
+    // A newline in the last two bytes searched could not be checked for the blank line after it.
+    let from = scanned.saturating_sub(2).min(stream.len());
+    let incomplete = stream.len() < MAX_HEAD && starts_like_request(stream) && head_end(&stream[from..]).is_none();
+    *scanned = if incomplete { stream.len() } else { 0 };
+    incomplete
+}
+
 /// Splits an absolute-form target (`http://host/path`, used towards proxies) into authority and path.
 fn split_target(target: &[u8]) -> (Option<&[u8]>, &[u8]) {
     for scheme in [&b"http://"[..], b"https://"] {
@@ -154,6 +174,32 @@ mod tests {
         let s = b"CONNECT api.openai.com:443 HTTP/1.1\r\nHost: api.openai.com:443\r\n\r\n";
         let Progress::Request(r, _) = request(s) else { panic!("no request") };
         assert_eq!((r.method.as_str(), r.host.as_deref()), ("CONNECT", Some("api.openai.com:443")));
+    }
+
+    #[test]
+    fn head_search_resumes_across_segments() {
+        let head = b"GET /x HTTP/1.1\r\nHost: a.example\r\nUser-Agent: u\r\n\r\nrest";
+        // Every split point, including inside the CR LF CR LF, gives the same answer as `request`.
+        for cut in 1..head.len() {
+            let mut scanned = 0;
+            let mut seen = Vec::new();
+            for part in [&head[..cut], &head[cut..]] {
+                seen.extend_from_slice(part);
+                let incomplete = head_incomplete(&seen, &mut scanned);
+                assert_eq!(incomplete, request(&seen) == Progress::NeedMore && seen.len() >= 4, "cut {cut}");
+            }
+            assert_eq!(scanned, 0, "cut {cut}");
+        }
+        let mut scanned = 0;
+        let mut seen = b"POST /a HTTP/1.1\r\n".to_vec();
+        for _ in 0..100 {
+            seen.extend_from_slice(b"X-Pad: 0123456789\r\n");
+            assert!(head_incomplete(&seen, &mut scanned));
+            assert_eq!(scanned, seen.len());
+        }
+        seen.extend_from_slice(b"\n");
+        assert!(!head_incomplete(&seen, &mut scanned));
+        assert!(matches!(request(&seen), Progress::Request(..)));
     }
 
     #[test]

@@ -34,6 +34,8 @@ pub(crate) struct Inspector {
     server: Option<Stream>,
     state: State,
     scanned: u32,
+    /// HTTP: client bytes already searched for the end of an incomplete request head.
+    head_scanned: usize,
     /// UDP only: the flow's QUIC Initial reassembly (the TCP fields above stay empty).
     quic: Option<Box<quic::Assembler>>,
 }
@@ -51,6 +53,7 @@ impl Inspector {
             server: dns.then(|| Stream::new(DNS_TCP_LIMIT)),
             state: if dns { State::DnsTcp } else { State::Detect },
             scanned: 0,
+            head_scanned: 0,
             quic: None,
         })
     }
@@ -61,6 +64,7 @@ impl Inspector {
             server: None,
             state: State::Scan,
             scanned: 0,
+            head_scanned: 0,
             quic: Some(Box::new(quic::Assembler::new())),
         })
     }
@@ -191,6 +195,7 @@ fn advance(
                     return true;
                 }
             },
+            State::Http if http::head_incomplete(insp.client.data(), &mut insp.head_scanned) => return false,
             State::Http => match http::request(insp.client.data()) {
                 http::Progress::NeedMore => return false,
                 http::Progress::NotHttp => {
