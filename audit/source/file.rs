@@ -13,8 +13,12 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 /// Big enough for the largest record seen in practice (loopback frames reach 65,549 bytes) many times
-/// over, so a refill happens rarely.
-const BUFFER_BYTES: usize = 4 << 20;
+/// over, so a refill happens rarely, and small enough to stay in the CPU's cache between the copy
+/// from the page cache and the parse that follows it.
+const BUFFER_BYTES: usize = 1 << 20;
+/// A record that does not fit grows the buffer once to this size, the largest record read (records
+/// beyond it are reported as damage).
+const MAX_BUFFER_BYTES: usize = 4 << 20;
 
 /// Why reading a capture file stopped before its end.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,6 +131,7 @@ fn read_legacy<R: Read>(
 /// Hands every block to `on_block` in file order until the end of the file or the first damage,
 /// whose offset the error names.
 fn drive(reader: &mut dyn PcapReaderIterator, on_block: &mut dyn FnMut(PcapBlockOwned<'_>)) -> Result<(), ReadError> {
+    let mut grown = false;
     loop {
         let offset = reader.consumed() as u64;
         match reader.next() {
@@ -137,6 +142,12 @@ fn drive(reader: &mut dyn PcapReaderIterator, on_block: &mut dyn FnMut(PcapBlock
                 reader.consume_noshift(len);
             }
             Err(PcapError::Eof) => return Ok(()),
+            Err(PcapError::BufferTooSmall) if !grown => {
+                grown = true;
+                if !reader.grow(MAX_BUFFER_BYTES) {
+                    return Err(ReadError { offset, reason: describe::<&[u8]>(&PcapError::BufferTooSmall) });
+                }
+            }
             Err(PcapError::Incomplete(_)) => {
                 if let Err(e) = reader.refill() {
                     return Err(ReadError { offset, reason: describe(&e) });
