@@ -17,6 +17,7 @@ pub mod doctor;
 pub mod flows;
 pub mod live;
 pub mod logs;
+pub mod merge;
 pub mod policy;
 pub mod replay;
 pub mod sealed;

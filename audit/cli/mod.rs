@@ -3,6 +3,7 @@
 
 mod diff;
 mod logs;
+mod merge;
 mod sealed;
 
 use clap::{Args, Parser, Subcommand};
@@ -53,6 +54,9 @@ enum Command {
     /// What changed between two JSON reports (before/after an update or a settings change): destinations,
     /// request paths and DNS names added, removed or judged differently (exit 1 when something new is not allowed).
     Diff(diff::DiffArgs),
+    /// One fleet view of JSON reports from many machines or CI runs: which machines, agents and agent
+    /// versions had which violations, first and last seen (exit 1 when any report had a violation).
+    Merge(merge::MergeArgs),
 }
 
 #[derive(Args)]
@@ -481,6 +485,7 @@ pub fn run() -> i32 {
         Command::Logs(args) => logs::run(args),
         Command::Profiles => profiles_command(),
         Command::Diff(args) => diff::run(args),
+        Command::Merge(args) => merge::run(args),
     };
     match result {
         Ok(code) => code,
