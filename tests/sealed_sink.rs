@@ -200,6 +200,46 @@ fn ipv6_ip_literals_and_plain_http_on_the_same_listener() {
 }
 
 #[test]
+fn tls12_and_clients_offering_only_unknown_alpn_are_served() {
+    let mut sink = Run::start(&["127.0.0.1:0"], |_| {});
+    let port = sink.port();
+    let ca = sink.ca();
+    let tls12 = curl(&[
+        "--tls-max",
+        "1.2",
+        "--cacert",
+        ca.to_str().unwrap(),
+        "--resolve",
+        &format!("old.example.test:{port}:127.0.0.1"),
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        &format!("https://old.example.test:{port}/tls12"),
+    ]);
+    assert_eq!(text(&tls12), "404", "{tls12:?}");
+    let mut s_client = Command::new("openssl")
+        .args(["s_client", "-quiet", "-connect", &format!("127.0.0.1:{port}"), "-servername", "alpn.example.test"])
+        .args(["-alpn", "x-custom/1", "-verify_return_error", "-CAfile"])
+        .arg(&ca)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    s_client.stdin.take().unwrap().write_all(b"GET /alpn HTTP/1.1\r\nHost: alpn\r\nConnection: close\r\n\r\n").unwrap();
+    let out = s_client.wait_with_output().unwrap();
+    assert!(text(&out).starts_with("HTTP/1.1 404"), "{out:?}");
+
+    let log = sink.stop();
+    let old = log.connections.iter().find(|c| c.sni.as_deref() == Some("old.example.test")).unwrap();
+    assert_eq!(old.tls_version.as_deref(), Some("TLSv1_2"));
+    let custom = log.connections.iter().find(|c| c.sni.as_deref() == Some("alpn.example.test")).unwrap();
+    assert_eq!((custom.alpn_offered.as_slice(), custom.alpn.as_deref()), (&["x-custom/1".to_string()][..], None));
+    assert_eq!(requests_to(&log, "/alpn").len(), 1);
+}
+
+#[test]
 fn clients_that_do_not_trust_the_ca_are_logged_with_sni_and_alpn() {
     let mut sink = Run::start(&["127.0.0.1:0"], |_| {});
     let port = sink.port();
