@@ -81,6 +81,7 @@ pub fn live_source(
     let info =
         FileInfo { format: "live", linktypes: vec![capture.linktype()], frames: stats.frames, bytes: stats.bytes };
     let mut entry = source_entry("live", name, info, stats);
+    entry.hostname = nix::unistd::gethostname().ok().map(|h| crate::text::printable_str(&h.to_string_lossy()));
     entry.capture = Some(CaptureInfo {
         filter: filter.map(str::to_string),
         received: kernel.received,

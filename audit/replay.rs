@@ -130,6 +130,7 @@ pub fn source_entry(kind: &'static str, path: String, info: FileInfo, stats: &In
         error: None,
         capture: None,
         command: None,
+        hostname: None,
     }
 }
 

@@ -46,6 +46,9 @@ pub struct SourceFile {
     pub capture: Option<CaptureInfo>,
     /// `check -- COMMAND` only: the command that was audited.
     pub command: Option<CommandInfo>,
+    /// Live capture only: the machine's host name (so `merge` can tell machines apart).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
