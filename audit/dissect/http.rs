@@ -60,7 +60,7 @@ pub fn request(stream: &[u8]) -> Progress {
         return if stream.len() >= MAX_HEAD { Progress::NotHttp } else { Progress::NeedMore };
     };
     let head = &stream[..end];
-    let mut lines = head.split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let mut lines = lines(head).map(|l| l.strip_suffix(b"\r").unwrap_or(l));
     let Some(request_line) = lines.next() else { return Progress::NotHttp };
     let mut parts = request_line.splitn(3, |&b| b == b' ');
     let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next()) else {
@@ -139,10 +139,50 @@ fn trim(v: &[u8]) -> &[u8] {
     &v[start..end]
 }
 
+/// The lines of `head` as `split` on `\n` gives them (the last one may be empty).
+fn lines(mut rest: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut done = false;
+    std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
+        match find_newline(rest) {
+            Some(i) => {
+                let line = &rest[..i];
+                rest = &rest[i + 1..];
+                Some(line)
+            }
+            None => {
+                done = true;
+                Some(rest)
+            }
+        }
+    })
+}
+
+/// Index of the first `\n`, eight bytes at a time: each request head is searched for line ends
+/// twice, and heads with cookies run to kilobytes.
+fn find_newline(hay: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut at = 0;
+    for chunk in hay.chunks_exact(8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word) ^ (ONES * u64::from(b'\n'));
+        // Some byte of `x` is zero (a newline in the chunk): find it below.
+        if x.wrapping_sub(ONES) & !x & HIGHS != 0 {
+            break;
+        }
+        at += 8;
+    }
+    hay[at..].iter().position(|&b| b == b'\n').map(|i| at + i)
+}
+
 /// Length of the request head: up to the first empty line (CRLF CRLF, or bare LF LF).
 fn head_end(window: &[u8]) -> Option<usize> {
     let mut from = 0;
-    while let Some(i) = window[from..].iter().position(|&b| b == b'\n') {
+    while let Some(i) = find_newline(&window[from..]) {
         let nl = from + i;
         if window.get(nl + 1) == Some(&b'\n') {
             return Some(nl + 2);
@@ -174,6 +214,22 @@ mod tests {
         let s = b"CONNECT api.openai.com:443 HTTP/1.1\r\nHost: api.openai.com:443\r\n\r\n";
         let Progress::Request(r, _) = request(s) else { panic!("no request") };
         assert_eq!((r.method.as_str(), r.host.as_deref()), ("CONNECT", Some("api.openai.com:443")));
+    }
+
+    #[test]
+    fn newlines_and_lines_as_the_slice_methods_find_them() {
+        for len in 0..40usize {
+            for nl in [None, Some(0), Some(len / 2), Some(len.saturating_sub(1))] {
+                let mut hay: Vec<u8> = (0..len).map(|i| b"a\x0b\x8a\r\x09\xff\x8b"[i % 7]).collect();
+                for at in nl.into_iter().chain((len % 2 == 0).then_some(len * 3 / 4)).filter(|&at| at < len) {
+                    hay[at] = b'\n';
+                }
+                assert_eq!(find_newline(&hay), hay.iter().position(|&b| b == b'\n'), "{hay:?}");
+                let ours: Vec<&[u8]> = lines(&hay).collect();
+                let split: Vec<&[u8]> = hay.split(|&b| b == b'\n').collect();
+                assert_eq!(ours, split);
+            }
+        }
     }
 
     #[test]
