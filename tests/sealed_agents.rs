@@ -104,6 +104,7 @@ const CODEX_PLUGINS: &[&str] = &[
 ];
 const CODEX_METRICS: &str = "POST ab.chatgpt.com/otlp/v1/metrics";
 const COPILOT_RELEASES: &str = "GET api.github.com/repos/github/copilot-cli/releases";
+const COPILOT_TELEMETRY: &str = "POST telemetry.individual.githubcopilot.com/telemetry";
 const GEMINI_CLEARCUT: &str = "POST play.googleapis.com/log";
 const OPENCODE_MODELS: &str = "GET models.opencode.ai/api.json";
 
@@ -128,7 +129,7 @@ fn expected_removed(agent: &str, variant: &str) -> Option<BTreeSet<String>> {
         ("codex", "opt-analytics" | "opt-otel-metrics-exporter") => set(&[CODEX_METRICS]),
         ("codex", "opt-plugins") => set(CODEX_PLUGINS),
         ("codex", "opt-otel-exporter" | "opt-update-check") => set(&[]),
-        ("copilot-cli", "hardened" | "opt-disable-client-telemetry") => set(&[COPILOT_RELEASES]),
+        ("copilot-cli", "hardened" | "opt-disable-client-telemetry") => set(&[COPILOT_RELEASES, COPILOT_TELEMETRY]),
         ("copilot-cli", "opt-no-auto-update" | "opt-auto-update-env") => set(&[]),
         ("gemini-cli", "hardened" | "opt-usage-statistics") => set(&[GEMINI_CLEARCUT]),
         ("gemini-cli", "opt-telemetry" | "opt-auto-update") => set(&[]),
@@ -198,14 +199,14 @@ fn every_run_was_sealed_and_only_the_model_was_answered() {
                 }
             }
             let stdout = std::fs::read_to_string(dir().join(agent).join(format!("{v}.stdout"))).unwrap_or_default();
+            assert!(answered >= 1, "{agent}/{v}: no model reply: not a completed turn");
+            assert!(sealed["sink"]["emulated_model_replies"].as_u64().unwrap_or(0) >= 1, "{agent}/{v}");
+            assert_eq!(stdout.trim(), "OK", "{agent}/{v}: the agent did not print the emulated answer");
             if *agent == "copilot-cli" {
-                // The sink does not answer Copilot's user lookup, so Copilot CLI never reaches the model.
-                assert_eq!(answered, 0, "{agent}/{v}");
+                // Copilot reaches its model through GitHub's user lookup and Copilot's model list, which the sink
+                // plays as part of the model's own path.
                 assert!(requests(&r).contains("GET api.github.com/copilot_internal/user"), "{agent}/{v}");
-            } else {
-                assert!(answered >= 1, "{agent}/{v}: no model reply: not a completed turn");
-                assert!(sealed["sink"]["emulated_model_replies"].as_u64().unwrap_or(0) >= 1, "{agent}/{v}");
-                assert_eq!(stdout.trim(), "OK", "{agent}/{v}: the agent did not print the emulated answer");
+                assert!(requests(&r).contains("POST api.individual.githubcopilot.com/responses"), "{agent}/{v}");
             }
         }
     }
@@ -251,10 +252,15 @@ fn the_issue_evidence_one_switch_at_a_time() {
     }
     assert!(diff_requests("codex", "default", "opt-analytics", "removed").contains(CODEX_METRICS));
     assert!(requests(&report("codex", "opt-otel-exporter")).contains(CODEX_METRICS));
-    assert!(
-        diff_requests("copilot-cli", "default", "opt-disable-client-telemetry", "removed").contains(COPILOT_RELEASES)
+    let copilot = diff_requests("copilot-cli", "default", "opt-disable-client-telemetry", "removed");
+    assert!(copilot.contains(COPILOT_RELEASES) && copilot.contains(COPILOT_TELEMETRY), "{copilot:?}");
+    // Copilot posts its telemetry after the model's reply: only a completed turn shows it.
+    assert!(requests(&report("copilot-cli", "default")).contains(COPILOT_TELEMETRY));
+    assert_eq!(
+        requests(&report("copilot-cli", "opt-no-auto-update")),
+        requests(&report("copilot-cli", "default")),
+        "--no-auto-update alone removes nothing"
     );
-    assert!(requests(&report("copilot-cli", "opt-no-auto-update")).contains(COPILOT_RELEASES));
 }
 
 fn hosts_of(report: &Value) -> BTreeSet<String> {

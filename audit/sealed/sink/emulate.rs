@@ -88,6 +88,9 @@ pub fn reply(req: &Request<'_>) -> Option<Reply> {
             model: None,
         });
     }
+    if let Some((name, value)) = super::copilot::reply(req.method, req.path) {
+        return Some(json_reply(name, value, None));
+    }
     if req.method != "POST" {
         return None;
     }

@@ -15,6 +15,7 @@
 
 pub mod ca;
 pub mod canary;
+pub mod copilot;
 mod decode;
 pub mod emulate;
 mod http;
