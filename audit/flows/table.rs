@@ -101,21 +101,24 @@ impl FlowTable {
             return;
         }
         self.next_sweep = Some(now.saturating_add(SWEEP_EVERY));
-        let ended: Vec<Key> = self.flows.iter().filter(|(_, f)| is_over(f, now)).map(|(k, _)| *k).collect();
+        let ended: Vec<(u64, Key)> =
+            self.flows.iter().filter(|(_, f)| is_over(f, now)).map(|(k, f)| (f.id, *k)).collect();
         self.emit_keys(ended, emit);
         if self.flows.len() >= MAX_ACTIVE {
-            let mut by_age: Vec<(Nanos, Key)> = self.flows.iter().map(|(k, f)| (f.last_seen, *k)).collect();
-            by_age.sort_unstable_by_key(|(t, _)| *t);
-            let excess: Vec<Key> = by_age.into_iter().take(MAX_ACTIVE / 4).map(|(_, k)| k).collect();
+            let mut by_age: Vec<(Nanos, u64, Key)> = self.flows.iter().map(|(k, f)| (f.last_seen, f.id, *k)).collect();
+            by_age.sort_unstable_by_key(|(t, _, _)| *t);
+            let excess: Vec<(u64, Key)> = by_age.into_iter().take(MAX_ACTIVE / 4).map(|(_, id, k)| (id, k)).collect();
             self.ended_early += excess.len() as u64;
             self.emit_keys(excess, emit);
         }
     }
 
-    fn emit_keys(&mut self, mut keys: Vec<Key>, emit: &mut dyn FnMut(Flow)) {
-        let mut ended: Vec<Flow> = keys.drain(..).filter_map(|k| self.flows.remove(&k)).collect();
-        ended.sort_unstable_by_key(|f| f.id);
-        for mut f in ended {
+    /// Ends the flows of `keys` (with their ids) in the order they began. The keys are sorted, not the
+    /// flows: a flow is large, and each move of one copies it.
+    fn emit_keys(&mut self, mut keys: Vec<(u64, Key)>, emit: &mut dyn FnMut(Flow)) {
+        keys.sort_unstable_by_key(|&(id, _)| id);
+        for (_, k) in keys {
+            let Some(mut f) = self.flows.remove(&k) else { continue };
             if let Some(i) = f.inspect.take() {
                 self.budget.used = self.budget.used.saturating_sub(i.held());
             }
@@ -125,7 +128,7 @@ impl FlowTable {
 
     /// Ends every remaining flow (end of input), in the order they began.
     pub fn drain(&mut self, emit: &mut dyn FnMut(Flow)) {
-        let keys: Vec<Key> = self.flows.keys().copied().collect();
+        let keys: Vec<(u64, Key)> = self.flows.iter().map(|(k, f)| (f.id, *k)).collect();
         self.emit_keys(keys, emit);
     }
 
