@@ -10,11 +10,12 @@ pub struct Json<'w> {
     /// One flow is serialized here first, then written at once: many small writes through a
     /// `dyn Write` cost more than the serialization itself.
     line: Vec<u8>,
+    enums: Enums,
 }
 
 impl<'w> Json<'w> {
     pub fn new(out: Box<dyn Write + 'w>) -> Self {
-        Json { out, flows: 0, line: Vec::with_capacity(2048) }
+        Json { out, flows: 0, line: Vec::with_capacity(2048), enums: Enums::default() }
     }
 
     /// Writes `,\n"key": value` straight to the output (no intermediate `serde_json::Value`).
@@ -33,7 +34,7 @@ impl<'w> Json<'w> {
 /// derive), without serde's per-field machinery: this runs once per flow, and field names need no
 /// escaping. Nested values that are rare or have many shapes (requests, process) still go through
 /// serde. `tests::flows_match_serde` keeps the two in step when `FlowReport` changes.
-fn write_flow(out: &mut Vec<u8>, f: &FlowReport) -> io::Result<()> {
+fn write_flow(out: &mut Vec<u8>, f: &FlowReport, enums: &mut Enums) -> io::Result<()> {
     out.extend_from_slice(b"{\"id\":");
     str(out, &f.id);
     out.extend_from_slice(b",\"file\":");
@@ -47,11 +48,11 @@ fn write_flow(out: &mut Vec<u8>, f: &FlowReport) -> io::Result<()> {
     out.extend_from_slice(b",\"dst\":");
     str(out, &f.dst);
     out.extend_from_slice(b",\"app_protocol\":");
-    serde_json::to_writer(&mut *out, &f.app_protocol)?;
+    enums.app_protocol.write(out, f.app_protocol)?;
     out.extend_from_slice(b",\"host\":");
     opt_str(out, f.host.as_deref());
     out.extend_from_slice(b",\"host_source\":");
-    serde_json::to_writer(&mut *out, &f.host_source)?;
+    enums.host_source.write(out, f.host_source)?;
     out.extend_from_slice(b",\"sni\":");
     opt_str(out, f.sni.as_deref());
     out.extend_from_slice(b",\"alpn\":");
@@ -68,17 +69,17 @@ fn write_flow(out: &mut Vec<u8>, f: &FlowReport) -> io::Result<()> {
         serde_json::to_writer(&mut *out, &f.requests)?;
     }
     out.extend_from_slice(b",\"class\":");
-    serde_json::to_writer(&mut *out, &f.class)?;
+    enums.class.write(out, f.class)?;
     out.extend_from_slice(b",\"tool\":");
     opt_str(out, f.tool.as_deref());
     out.extend_from_slice(b",\"rule\":");
     opt_str(out, f.rule.as_deref());
     out.extend_from_slice(b",\"verdict\":");
-    serde_json::to_writer(&mut *out, &f.verdict)?;
+    enums.verdict.write(out, f.verdict)?;
     out.extend_from_slice(b",\"reason\":");
     str(out, &f.reason);
     out.extend_from_slice(b",\"blind_spot\":");
-    serde_json::to_writer(&mut *out, &f.blind_spot)?;
+    enums.blind_spot.write(out, f.blind_spot)?;
     out.extend_from_slice(b",\"packets\":");
     u64(out, f.packets);
     out.extend_from_slice(b",\"bytes\":");
@@ -98,6 +99,38 @@ fn write_flow(out: &mut Vec<u8>, f: &FlowReport) -> io::Result<()> {
     }
     out.push(b'}');
     Ok(())
+}
+
+/// The JSON text of the enum fields of a flow, each value serialized by serde once and then copied.
+#[derive(Default)]
+struct Enums {
+    app_protocol: Memo<Option<crate::flows::AppProtocol>>,
+    host_source: Memo<crate::flows::HostSource>,
+    class: Memo<crate::catalog::Class>,
+    verdict: Memo<crate::policy::Verdict>,
+    blind_spot: Memo<Option<crate::blind_spots::BlindSpot>>,
+}
+
+/// Values seen so far with their JSON text; these enums have a handful of values each.
+struct Memo<T>(Vec<(T, Box<[u8]>)>);
+
+impl<T> Default for Memo<T> {
+    fn default() -> Self {
+        Memo(Vec::new())
+    }
+}
+
+impl<T: Copy + PartialEq + serde::Serialize> Memo<T> {
+    fn write(&mut self, out: &mut Vec<u8>, value: T) -> io::Result<()> {
+        if let Some((_, text)) = self.0.iter().find(|(v, _)| *v == value) {
+            out.extend_from_slice(text);
+            return Ok(());
+        }
+        let text = serde_json::to_vec(&value)?;
+        out.extend_from_slice(&text);
+        self.0.push((value, text.into_boxed_slice()));
+        Ok(())
+    }
 }
 
 /// A JSON string. Most strings need no escaping; checking that without an early exit lets the
@@ -154,7 +187,7 @@ impl Renderer for Json<'_> {
         }
         self.line.clear();
         self.line.extend_from_slice(if self.flows == 0 { b"\n" } else { b",\n" });
-        write_flow(&mut self.line, flow)?;
+        write_flow(&mut self.line, flow, &mut self.enums)?;
         self.flows += 1;
         self.out.write_all(&self.line)
     }
@@ -195,7 +228,12 @@ mod tests {
 
     fn check(flow: &FlowReport) {
         let mut ours = Vec::new();
-        write_flow(&mut ours, flow).unwrap_or_else(|e| panic!("{e}"));
+        let mut enums = Enums::default();
+        // Twice: once serialized by serde, once copied from the memo.
+        for _ in 0..2 {
+            ours.clear();
+            write_flow(&mut ours, flow, &mut enums).unwrap_or_else(|e| panic!("{e}"));
+        }
         let serde = serde_json::to_vec(flow).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(String::from_utf8_lossy(&ours), String::from_utf8_lossy(&serde));
     }
