@@ -100,7 +100,10 @@ file="$(cd "$(dirname "$file")" && pwd)/$(basename "$file")"
 # ---- build ---------------------------------------------------------------------------------------------
 echo "cargo build --release ..." >&2
 (cd "$repo" && cargo build --release --quiet) || die "cargo build --release failed"
-ours="$repo/target/release/egress-audit"
+# cargo puts the binary under CARGO_TARGET_DIR when that is set.
+target_dir="${CARGO_TARGET_DIR:-$repo/target}"
+case "$target_dir" in /*) ;; *) target_dir="$repo/$target_dir" ;; esac
+ours="$target_dir/release/egress-audit"
 [ -x "$ours" ] || die "$ours was not built"
 
 # egress-audit exits 1 for "violations found"; only >1 is a failure.
