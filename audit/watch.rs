@@ -140,7 +140,12 @@ pub fn watch(
             !quit && !cfg.stop.load(Ordering::Relaxed) && Instant::now() < tick_end
         };
         capture.run(&mut keep_going, &mut |frame| match frame {
-            Some(frame) => analyzer.push(frame, &mut |flow| merge(&mut finished, &builder.flow(&flow, &iface, 1))),
+            Some(frame) => analyzer.push(frame, &mut |flow| {
+                let report = builder.flow(&flow, &iface, 1);
+                // The summary's own format (json, ndjson, ocsf) gets every flow, as `check` writes them.
+                let _ = summary.flow(&report);
+                merge(&mut finished, &report);
+            }),
             None => analyzer.idle(),
         })?;
         let mut rows = finished.clone();
@@ -157,7 +162,7 @@ pub fn watch(
     }
     drop(raw);
     let (dns, stats) = analyzer.finish(&mut |flow| {
-        builder.flow(&flow, &iface, 1);
+        let _ = summary.flow(&builder.flow(&flow, &iface, 1));
     });
     builder.dns(&dns, &iface, 1);
     let (entry, notes) = crate::live::live_source(&mut capture, iface, &stats, cfg.filter.as_deref(), started);

@@ -211,6 +211,12 @@ struct WatchArgs {
     agent: Option<String>,
     #[command(flatten)]
     policy: PolicyArgs,
+    /// Format of the report written when watching ends (the live view is always a table).
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Write that report here instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
 }
 
 /// Where and what a live audit captures.
@@ -255,7 +261,10 @@ fn watch_command(args: WatchArgs) -> Result<i32, Fatal> {
         owners: Some(live::owner_lookup(None, &mut Vec::new()).map_err(|e| Fatal(e.to_string()))?),
     };
     let mut screen = io::stdout();
-    let mut summary = render::renderer(Format::Table, Box::new(io::stdout()));
+    let mut summary = match &args.output {
+        Some(_) => render::renderer(args.format, output(&args.output)?),
+        None => render::renderer(args.format, Box::new(io::stdout())),
+    };
     let report =
         egress_audit::watch::watch(config, tty, &mut screen, summary.as_mut()).map_err(|e| Fatal(e.to_string()))?;
     Ok(report.summary.exit_code)
