@@ -164,3 +164,49 @@ fn check_offers_ocsf_too() {
     let help = out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
     assert!(help.contains("ocsf"), "check --help does not list ocsf:\n{help}");
 }
+
+/// `logs --format ocsf`: one DNS Activity event per name of every fixture log, valid against the schema;
+/// a block the resolver logged is `Denied`/`Blocked` and no alert, an answered denied name is the alert.
+#[test]
+fn logs_become_valid_dns_activity_events() {
+    let logs = root().join("fixtures/logs");
+    let mut all = Vec::new();
+    let mut names = 0;
+    for entry in std::fs::read_dir(&logs).unwrap_or_else(|e| panic!("{e}")) {
+        let path = entry.unwrap_or_else(|e| panic!("{e}")).path();
+        if path.extension().is_none_or(|x| x == "sh" || x == "md") {
+            continue;
+        }
+        let run = |format: &str| {
+            Command::new(env!("CARGO_BIN_EXE_egress-audit"))
+                .args(["logs", "--profile", "claude-code", "--format", format])
+                .arg(&path)
+                .output()
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        let (ocsf, json) = (run("ocsf"), run("json"));
+        assert!(
+            ocsf.status.code().is_some_and(|c| c < 2),
+            "{}: {}",
+            path.display(),
+            String::from_utf8_lossy(&ocsf.stderr)
+        );
+        let report: Value = serde_json::from_slice(&json.stdout).unwrap_or_else(|e| panic!("{e}"));
+        let n = report["names"].as_array().map_or(0, Vec::len);
+        assert_eq!(events(&ocsf.stdout).len(), n, "{}: one event per name", path.display());
+        names += n;
+        all.extend_from_slice(&ocsf.stdout);
+    }
+    assert_eq!(validate(&all), names);
+    let evs = events(&all);
+    let finding = |e: &Value| e["unmapped"]["egress_audit"]["finding"].as_str().unwrap_or("").to_string();
+    let blocked =
+        evs.iter().find(|e| finding(e) == "denied-and-blocked").unwrap_or_else(|| panic!("no block in the fixtures"));
+    assert_eq!(
+        (blocked["action"].as_str(), blocked["disposition"].as_str(), &blocked["is_alert"]),
+        (Some("Denied"), Some("Blocked"), &Value::Bool(false))
+    );
+    let leak =
+        evs.iter().find(|e| finding(e) == "denied-but-answered").unwrap_or_else(|| panic!("no leak in the fixtures"));
+    assert_eq!((leak["is_alert"].as_bool(), leak["severity_id"].as_u64()), (Some(true), Some(4)));
+}

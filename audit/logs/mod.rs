@@ -20,6 +20,7 @@ mod csv;
 pub mod detect;
 mod formats;
 pub mod model;
+mod ocsf;
 mod read;
 pub mod render;
 

@@ -14,7 +14,7 @@ pub fn render(report: &LogsReport, format: Format, out: &mut dyn Write) -> io::R
         Format::Ndjson => ndjson(report, out),
         Format::Table => table(report, out),
         Format::Markdown => markdown(report, out),
-        Format::Ocsf => Err(io::Error::other("the logs report has no OCSF form: use --format ndjson")),
+        Format::Ocsf => super::ocsf::render(report, out),
     }
 }
 

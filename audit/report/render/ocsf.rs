@@ -40,11 +40,11 @@ impl<'w> Ocsf<'w> {
 }
 
 /// Milliseconds since the epoch (OCSF `timestamp_t`); 0 when the report's time is not readable.
-fn millis(rfc3339: &str) -> i64 {
+pub(crate) fn millis(rfc3339: &str) -> i64 {
     rfc3339.parse::<jiff::Timestamp>().map(|t| t.as_millisecond()).unwrap_or(0)
 }
 
-fn verdict_fields(e: &mut Map<String, Value>, verdict: Verdict) {
+pub(crate) fn verdict_fields(e: &mut Map<String, Value>, verdict: Verdict) {
     let (disposition_id, disposition, severity_id, severity) = match verdict {
         Verdict::Allow => (1, "Allowed", 1, "Informational"),
         Verdict::Warn => (17, "Logged", 3, "Medium"),
@@ -59,7 +59,7 @@ fn verdict_fields(e: &mut Map<String, Value>, verdict: Verdict) {
     e.insert("is_alert".into(), json!(verdict == Verdict::Violation));
 }
 
-fn base(
+pub(crate) fn base(
     class_uid: u32,
     class_name: &str,
     activity_id: u32,
@@ -93,7 +93,7 @@ fn base(
     e
 }
 
-fn rule(e: &mut Map<String, Value>, class: &str, rule: Option<&str>, reason: &str, tool: Option<&str>) {
+pub(crate) fn rule(e: &mut Map<String, Value>, class: &str, rule: Option<&str>, reason: &str, tool: Option<&str>) {
     let mut r = Map::new();
     r.insert("category".into(), json!(class));
     r.insert("desc".into(), json!(reason));
@@ -106,7 +106,7 @@ fn rule(e: &mut Map<String, Value>, class: &str, rule: Option<&str>, reason: &st
     }
 }
 
-fn endpoint(addr: &str, hostname: Option<&str>) -> Value {
+pub(crate) fn endpoint(addr: &str, hostname: Option<&str>) -> Value {
     let mut m = Map::new();
     match addr.parse::<SocketAddr>() {
         Ok(sa) => {
