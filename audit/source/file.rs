@@ -13,10 +13,10 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
-/// Big enough for the largest record seen in practice (loopback frames reach 65,549 bytes) many times
-/// over, so a refill happens rarely, and small enough to stay in the CPU's cache between the copy
-/// from the page cache and the parse that follows it.
-const BUFFER_BYTES: usize = 1 << 20;
+/// Big enough for the largest record seen in practice (loopback frames reach 65,549 bytes) a few times
+/// over, and small enough to stay in the CPU's L2 cache between the copy from the page cache and the
+/// parse that follows it (256 KiB measured 1-2% faster than 1 MiB on a 0.63 GB capture; 64 KiB slower).
+const BUFFER_BYTES: usize = 256 << 10;
 /// A record that does not fit grows the buffer once to this size, the largest record read (records
 /// beyond it are reported as damage).
 const MAX_BUFFER_BYTES: usize = 4 << 20;
@@ -59,6 +59,9 @@ pub fn read_frames(path: &Path, on_frame: &mut dyn FnMut(&Frame<'_>)) -> Result<
         return Err(fail(0, "file is too short to be a pcap or pcapng capture".into()));
     }
     file.seek(SeekFrom::Start(0)).map_err(|e| fail(0, format!("cannot read: {e}")))?;
+    // Only a hint (a larger readahead window for a file read once, front to back): a file system that
+    // ignores it or refuses it reads the same bytes.
+    let _ = nix::fcntl::posix_fadvise(&file, 0, 0, nix::fcntl::PosixFadviseAdvice::POSIX_FADV_SEQUENTIAL);
     match u32::from_le_bytes(magic) {
         0xa1b2_c3d4 | 0xd4c3_b2a1 | 0xa1b2_3c4d | 0x4d3c_b2a1 => read_legacy(file, on_frame),
         0x0a0d_0d0a => {
