@@ -79,7 +79,8 @@ pub fn push_decimal(out: &mut String, mut n: u64) {
             break;
         }
     }
-    out.extend(digits[at..].iter().map(|&d| char::from(d)));
+    // ASCII digits, so the conversion cannot fail; one copy instead of a push per digit.
+    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
 }
 
 #[cfg(test)]
@@ -89,6 +90,15 @@ mod socket_addr_tests {
         for s in ["1.2.3.4:5", "255.255.255.255:65535", "0.0.0.0:0", "[::1]:443", "[fd00:ea::10]:8443"] {
             let sa: std::net::SocketAddr = s.parse().unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(super::socket_addr(&sa), sa.to_string());
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn push_decimal_matches_display(n in proptest::prelude::any::<u64>(), prefix in "[a-z]{0,3}") {
+            let mut s = prefix.clone();
+            super::push_decimal(&mut s, n);
+            proptest::prop_assert_eq!(s, format!("{prefix}{n}"));
         }
     }
 }
