@@ -98,6 +98,8 @@ curl -sS -m 10 -6 https://statsig.anthropic.com/v1/initialize -o /dev/null
 curl -sS -m 10 http://203.0.113.9/update/check -o /dev/null
 curl -sS -m 10 https://198.51.100.7/ip-literal -o /dev/null
 python3 -c 'import urllib.request; urllib.request.urlopen("https://o1.ingest.sentry.io/api/1/envelope/", data=b"x", timeout=10)' 2> "$OUT/python.err" || true
+curl -sS -m 10 http://otel-collector.example:4318/v1/metrics -d x -o /dev/null
+curl -sS -m 3 http://db.example:5432/ -o /dev/null || true
 true"#
     )
 }
@@ -150,6 +152,16 @@ fn sealed_run_as_root_judges_every_request_by_path() {
     assert_eq!((u.3.as_str(), u.5.as_str()), ("warn", "HTTP/1.1"));
     let l = find(&reqs, "198.51.100.7", "/ip-literal");
     assert_eq!(l.3, "warn", "an IP literal is unknown traffic");
+    // An OTLP exporter's port is a sink port; a port no listener has shows as an attempt.
+    let otlp = find(&reqs, "otel-collector.example", "/v1/metrics");
+    assert_eq!((otlp.3.as_str(), otlp.6), ("warn", 404));
+    let refused = report["flows"]
+        .as_array()
+        .expect("flows")
+        .iter()
+        .find(|f| f["dst"].as_str().is_some_and(|d| d.ends_with(":5432")))
+        .expect("the attempt on port 5432 is in the capture");
+    assert_eq!(refused["host"], "db.example", "named by the sealed DNS answer: {refused}");
     let py = find(&reqs, "o1.ingest.sentry.io", "/api/1/envelope/");
     assert_eq!((py.3.as_str(), py.4.as_str()), ("violation", "error-reporting"));
 

@@ -31,7 +31,8 @@ pub struct SealedArgs {
     /// Keep request bodies (up to 1 MiB each) in the run directory's sink.ndjson.
     #[arg(long)]
     pub keep_bodies: bool,
-    /// Also accept connections on this port (repeatable; 80, 443, 8080 and 8443 always).
+    /// Also accept connections on this port (repeatable; always: 80, 443, 3000, 4317, 4318, 5000, 8000,
+    /// 8080, 8443, 8888, 9000, 11434).
     #[arg(long = "sink-port", value_name = "PORT")]
     pub sink_ports: Vec<u16>,
     /// Where the run's capture, sink and DNS logs and CA certificate go (default: a new directory under

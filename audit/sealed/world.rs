@@ -13,9 +13,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-/// Ports the sink answers on by default (both families); anything else is refused and shows in the
-/// capture as an attempt.
-pub const DEFAULT_PORTS: [u16; 4] = [80, 443, 8080, 8443];
+/// Ports the sink answers on by default (both families): web ports, the OTLP exporters' 4317/4318
+/// (telemetry pointed at a collector), common development servers and a local Ollama's 11434. Anything
+/// else is refused and shows in the capture as an attempt (`--sink-port` adds ports).
+pub const DEFAULT_PORTS: [u16; 12] = [80, 443, 3000, 4317, 4318, 5000, 8000, 8080, 8443, 8888, 9000, 11434];
 
 /// Variables through which agents and their runtimes read extra or replacement CA certificates.
 pub const CA_VARIABLES: [&str; 13] = [
