@@ -67,20 +67,25 @@ pub fn socket_addr(sa: &std::net::SocketAddr) -> String {
     }
 }
 
-/// Appends `n` in decimal.
-pub fn push_decimal(out: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
+/// The decimal digits of `n`, written into the end of `buf` (u64 has at most 20).
+pub fn decimal_digits(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut at = buf.len();
     loop {
         at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
+        buf[at] = b'0' + (n % 10) as u8;
         n /= 10;
         if n == 0 {
             break;
         }
     }
+    &buf[at..]
+}
+
+/// Appends `n` in decimal.
+pub fn push_decimal(out: &mut String, n: u64) {
+    let mut buf = [0u8; 20];
     // ASCII digits, so the conversion cannot fail; one copy instead of a push per digit.
-    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
+    out.push_str(std::str::from_utf8(decimal_digits(n, &mut buf)).unwrap_or_default());
 }
 
 #[cfg(test)]

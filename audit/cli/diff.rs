@@ -28,7 +28,7 @@ pub enum DiffFormat {
     Markdown,
 }
 
-fn read(path: &PathBuf) -> Result<serde_json::Value, Fatal> {
+pub(super) fn read(path: &PathBuf) -> Result<serde_json::Value, Fatal> {
     let label = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| Fatal(format!("cannot read {label}: {e}")))?;
     compare::parse_report(&text, &label).map_err(|e| Fatal(e.to_string()))

@@ -158,16 +158,16 @@ pub fn run(args: CheckArgs) -> Result<i32, Fatal> {
         return Err(Fatal("interrupted after the baseline run".into()));
     }
     one_run(&mut sealed, &second_command, run_dir.join(second_name), &compare, Format::Json, Some(after_path.clone()))?;
-    let read = |p: &PathBuf| -> Result<serde_json::Value, Fatal> {
-        let text = std::fs::read_to_string(p).map_err(|e| Fatal(format!("cannot read {}: {e}", p.display())))?;
-        egress_audit::compare::parse_report(&text, &p.display().to_string()).map_err(|e| Fatal(e.to_string()))
-    };
     let mut label = s.compare_env.join(" ");
     if let Some(c) = &s.compare_command {
         label = format!("`{c}` {label}").trim_end().to_string();
     }
-    let d =
-        egress_audit::compare::diff(&read(&before_path)?, &read(&after_path)?, "baseline", &format!("with {label}"));
+    let d = egress_audit::compare::diff(
+        &super::diff::read(&before_path)?,
+        &super::diff::read(&after_path)?,
+        "baseline",
+        &format!("with {label}"),
+    );
     let format = match args.format {
         Format::Json | Format::Ndjson => super::diff::DiffFormat::Json,
         Format::Markdown => super::diff::DiffFormat::Markdown,

@@ -38,17 +38,8 @@ pub fn push_ipv4(s: &mut String, ip: Ipv4Addr) {
     }
 }
 
-/// Digits of a port or an octet, most significant first.
 fn push_decimal(s: &mut String, n: u32) {
-    let mut started = false;
-    for unit in [10_000, 1_000, 100, 10] {
-        let digit = n / unit % 10;
-        started |= digit != 0;
-        if started {
-            s.push(char::from(b'0' + digit as u8));
-        }
-    }
-    s.push(char::from(b'0' + (n % 10) as u8));
+    crate::text::push_decimal(s, u64::from(n));
 }
 
 /// RFC 5952 as the standard library writes it: IPv4-mapped addresses as `::ffff:a.b.c.d`; otherwise

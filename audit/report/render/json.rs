@@ -166,18 +166,9 @@ fn strs(out: &mut Vec<u8>, v: &[String]) {
     out.push(b']');
 }
 
-fn u64(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[at..]);
+fn u64(out: &mut Vec<u8>, n: u64) {
+    let mut buf = [0u8; 20];
+    out.extend_from_slice(crate::text::decimal_digits(n, &mut buf));
 }
 
 impl Renderer for Json<'_> {
