@@ -9,7 +9,7 @@ use crate::report::model::{Header, InputError, PolicyInfo, SourceFile, ToolInfo}
 use crate::report::render::Renderer;
 use crate::report::{Builder, Report, SCHEMA};
 use crate::source::Frame;
-use crate::source::file::{FileInfo, read_frames};
+use crate::source::file::{Access, FileInfo, read_frames_via};
 use std::io;
 use std::path::PathBuf;
 
@@ -18,6 +18,8 @@ pub struct ReplayConfig {
     pub catalog: Catalog,
     pub policy: Policy,
     pub options: ReportOptions,
+    /// How the files are read (mapped unless `--no-mmap`).
+    pub access: Access,
 }
 
 /// Report settings shared by every way of running the pipeline.
@@ -154,7 +156,7 @@ pub fn run(cfg: &ReplayConfig, out: &mut dyn Renderer) -> io::Result<Report> {
             None => None,
         };
         let (_, stats) = analyze(&mut builder, out, &name, index + 1, &mut analyzer, &mut |push| {
-            read = Some(read_frames(path, &mut |frame| push(Some(frame))));
+            read = Some(read_frames_via(path, cfg.access, &mut |frame| push(Some(frame))));
         })?;
         let (info, error) = match read {
             Some(Ok(info)) => (info, None),

@@ -14,6 +14,7 @@ use egress_audit::live::{self, LiveConfig};
 use egress_audit::policy::Policy;
 use egress_audit::replay::{self, ReplayConfig, ReportOptions};
 use egress_audit::report::render::{self, Format};
+use egress_audit::source::file::Access;
 use egress_audit::text::printable_str;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -403,6 +404,10 @@ struct ReplayArgs {
     /// Write the report here instead of standard output.
     #[arg(long, short, value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Read the files with read(2) instead of mapping them into memory: for a capture another program
+    /// may truncate while it is replayed (a mapped file that shrinks ends the replay with exit 2).
+    #[arg(long)]
+    no_mmap: bool,
 }
 
 #[derive(Subcommand)]
@@ -540,7 +545,8 @@ fn replay_command(args: ReplayArgs) -> Result<i32, Fatal> {
     let (catalog, policy) = load(&args.policy)?;
     let mut renderer = render::renderer(args.format, output(&args.output)?);
     let options = args.policy.options(false);
-    let config = ReplayConfig { files: args.files, catalog, policy, options };
+    let access = if args.no_mmap { Access::Streamed } else { Access::Mapped };
+    let config = ReplayConfig { files: args.files, catalog, policy, options, access };
     let report = replay::run(&config, renderer.as_mut())?;
     drop(renderer);
     for e in &report.errors {

@@ -5,6 +5,7 @@
 
 pub mod file;
 pub mod live;
+mod mapped;
 
 /// Capture time in nanoseconds since the Unix epoch.
 pub type Nanos = i64;

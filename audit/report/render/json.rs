@@ -257,6 +257,7 @@ mod tests {
             catalog: Catalog::builtin().unwrap_or_else(|e| panic!("{e}")),
             policy: Policy::profile("claude-code").unwrap_or_else(|e| panic!("{e}")),
             options: ReportOptions::default(),
+            access: crate::source::file::Access::default(),
         };
         let mut compare = Compare(0);
         crate::replay::run(&cfg, &mut compare).unwrap_or_else(|e| panic!("{e}"));
