@@ -6,6 +6,7 @@
 use crate::catalog::{Catalog, Class};
 use crate::policy::{Policy, Verdict};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 /// What is being judged: a flow, one HTTP request of it, or a DNS question.
 #[derive(Debug, Clone, Copy, Default)]
@@ -18,15 +19,17 @@ pub struct Subject<'a> {
     pub server: Option<SocketAddr>,
 }
 
+/// A verdict with its explanation. The texts are shared (`Arc`): a judgement is remembered per host
+/// and copied into every flow report to that host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Judgement {
     pub class: Class,
-    pub tool: Option<String>,
+    pub tool: Option<Arc<str>>,
     /// The catalog rule that classified it (`anthropic.toml:12 api.anthropic.com`), if any.
-    pub rule: Option<String>,
+    pub rule: Option<Arc<str>>,
     pub verdict: Verdict,
     /// One line a user can act on.
-    pub reason: String,
+    pub reason: Arc<str>,
 }
 
 pub fn judge(s: Subject<'_>, catalog: &Catalog, policy: &Policy) -> Judgement {
@@ -37,10 +40,10 @@ pub fn judge(s: Subject<'_>, catalog: &Catalog, policy: &Policy) -> Judgement {
     };
     let done = |verdict: Verdict, reason: String| Judgement {
         class,
-        tool: rule.map(|r| r.tool.clone()),
-        rule: rule.map(|r| r.reference()),
+        tool: rule.map(|r| Arc::from(r.tool.as_str())),
+        rule: rule.map(|r| Arc::from(r.reference())),
         verdict,
-        reason,
+        reason: reason.into(),
     };
     let policy_name = &policy.name;
     if policy.allows_local(s.server, s.host) {

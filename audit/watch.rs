@@ -50,12 +50,12 @@ struct Row {
 
 type RowKey = (String, String, String);
 
-fn row_of(r: &FlowReport) -> (RowKey, Row) {
+fn row_of(r: &FlowReport<'_>) -> (RowKey, Row) {
     let (agent, pid, process) = match r.process.as_ref().and_then(|o| o.process()) {
         Some(p) => (p.agent.clone().unwrap_or_else(|| "-".into()), p.pid.to_string(), p.name.clone()),
         None => ("-".into(), "-".into(), "-".into()),
     };
-    let host = r.host.clone().unwrap_or_else(|| r.dst.clone());
+    let host = r.host.as_deref().map_or_else(|| r.dst.to_string(), str::to_string);
     let row = Row {
         agent: agent.clone(),
         pid: pid.clone(),
@@ -65,12 +65,15 @@ fn row_of(r: &FlowReport) -> (RowKey, Row) {
         verdict: r.verdict,
         flows: 1,
         bytes: r.bytes,
-        last_seen: r.last_seen.get(11..19).unwrap_or(&r.last_seen).to_string(),
+        last_seen: {
+            let t = r.last_seen.to_string();
+            t.get(11..19).unwrap_or(&t).to_string()
+        },
     };
     ((agent, pid, host), row)
 }
 
-fn merge(rows: &mut BTreeMap<RowKey, Row>, r: &FlowReport) {
+fn merge(rows: &mut BTreeMap<RowKey, Row>, r: &FlowReport<'_>) {
     let (key, row) = row_of(r);
     match rows.get_mut(&key) {
         Some(existing) => {

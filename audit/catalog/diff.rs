@@ -120,10 +120,10 @@ fn entry(catalog: &Catalog, policy: &Policy, listed: Option<&str>, host: &str) -
         listed: listed.map(str::to_string),
         host: host.to_string(),
         class: j.class,
-        tool: j.tool,
-        rule: j.rule,
+        tool: j.tool.as_deref().map(str::to_string),
+        rule: j.rule.as_deref().map(str::to_string),
         verdict: j.verdict,
-        reason: j.reason,
+        reason: j.reason.to_string(),
     }
 }
 

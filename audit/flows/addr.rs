@@ -6,18 +6,27 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 /// `ip:port`, `[ip]:port` for IPv6 (with `%scope` when it has one, through `Display`).
 pub fn socket(sa: &SocketAddr) -> String {
     let mut s = String::with_capacity(48);
+    push_socket(&mut s, sa);
+    s
+}
+
+/// Appends [`socket`]'s text to `s`.
+pub fn push_socket(s: &mut String, sa: &SocketAddr) {
     match sa {
-        SocketAddr::V4(v4) => push_ipv4(&mut s, *v4.ip()),
+        SocketAddr::V4(v4) => push_ipv4(s, *v4.ip()),
         SocketAddr::V6(v6) if v6.scope_id() == 0 => {
             s.push('[');
-            push_ipv6(&mut s, v6.ip());
+            push_ipv6(s, v6.ip());
             s.push(']');
         }
-        v6 => return v6.to_string(),
+        v6 => {
+            use std::fmt::Write;
+            let _ = write!(s, "{v6}");
+            return;
+        }
     }
     s.push(':');
-    push_decimal(&mut s, u32::from(sa.port()));
-    s
+    push_decimal(s, u32::from(sa.port()));
 }
 
 pub fn ip(ip: IpAddr) -> String {

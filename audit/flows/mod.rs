@@ -14,6 +14,7 @@ pub mod table;
 use crate::dissect::{http, tls};
 use crate::source::Nanos;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::net::SocketAddr;
 
 /// HTTP requests remembered per flow; a keep-alive connection can carry thousands.
@@ -114,19 +115,19 @@ impl Flow {
     /// The flow's name and the evidence for it: a CONNECT target names the tunnel, then the TLS SNI,
     /// then the SNI of a QUIC Initial, then the HTTP Host, then DNS. Lowercased, without port or
     /// trailing dot.
-    pub fn host(&self) -> (Option<String>, HostSource) {
+    pub fn host(&self) -> (Option<Cow<'_, str>>, HostSource) {
         if let Some(t) = &self.app.connect_target {
-            return (Some(normalize_host(t)), HostSource::Connect);
+            return (Some(normalized_host(t)), HostSource::Connect);
         }
         if let Some(sni) = self.app.hello.as_ref().and_then(|h| h.sni.as_ref()).filter(|s| !s.is_empty()) {
             let source = if self.app.protocol == Some(AppProtocol::Quic) { HostSource::Quic } else { HostSource::Sni };
-            return (Some(normalize_host(sni)), source);
+            return (Some(normalized_host(sni)), source);
         }
         if let Some(h) = self.app.requests.iter().find_map(|r| r.host.as_ref()).filter(|h| !h.is_empty()) {
-            return (Some(normalize_host(h)), HostSource::Http);
+            return (Some(normalized_host(h)), HostSource::Http);
         }
         if let Some(n) = self.dns_names.first() {
-            return (Some(n.clone()), HostSource::Dns);
+            return (Some(Cow::Borrowed(n.as_str())), HostSource::Dns);
         }
         (None, HostSource::None)
     }
@@ -172,6 +173,11 @@ fn advance(span: &mut (u32, u64), to: u32) {
 
 /// Lowercases a host and removes a `:port`, IPv6 brackets and a trailing dot.
 pub fn normalize_host(raw: &str) -> String {
+    normalized_host(raw).into_owned()
+}
+
+/// [`normalize_host`], borrowing `raw` when it is already in normal form (as names on the wire are).
+pub fn normalized_host(raw: &str) -> Cow<'_, str> {
     let h = raw.trim();
     let h = if let Some(rest) = h.strip_prefix('[') {
         rest.split(']').next().unwrap_or(rest)
@@ -180,7 +186,8 @@ pub fn normalize_host(raw: &str) -> String {
     } else {
         h
     };
-    h.trim_end_matches('.').to_ascii_lowercase()
+    let h = h.trim_end_matches('.');
+    if h.bytes().any(|b| b.is_ascii_uppercase()) { Cow::Owned(h.to_ascii_lowercase()) } else { Cow::Borrowed(h) }
 }
 
 #[cfg(test)]

@@ -188,10 +188,10 @@ fn name_report(name: String, e: Entry) -> NameReport {
     NameReport {
         finding: finding(j.verdict, &e),
         class: j.class,
-        tool: j.tool.clone(),
-        rule: j.rule.clone(),
+        tool: j.tool.as_deref().map(str::to_string),
+        rule: j.rule.as_deref().map(str::to_string),
         verdict: j.verdict,
-        reason: j.reason.clone(),
+        reason: j.reason.to_string(),
         name,
         queries: e.queries,
         answered: e.answered,

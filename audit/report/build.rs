@@ -4,6 +4,7 @@
 use super::model::*;
 use super::seen::{RequestSource, SeenRequest, path_only};
 use super::time::rfc3339;
+use super::values::{Endpoint, FlowId, Proto, Timestamp};
 use crate::blind_spots;
 use crate::catalog::{Catalog, Class};
 use crate::classify::{Judgement, Subject, judge};
@@ -14,6 +15,7 @@ use crate::policy::{Policy, Verdict};
 use crate::text::printable_str;
 use rustc_hash::FxHashMap;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 /// Destinations kept as separate rows; past this, further ones are folded into one row so memory
 /// stays bounded on captures with millions of unnamed addresses.
@@ -22,9 +24,9 @@ const FOLDED: &str = "(other destinations)";
 
 struct DestinationAgg {
     class: Class,
-    tool: Option<String>,
+    tool: Option<Arc<str>>,
     verdict: Verdict,
-    reason: String,
+    reason: Arc<str>,
     flows: u64,
     packets: u64,
     bytes: u64,
@@ -60,6 +62,8 @@ pub struct Builder<'a> {
     judged: std::cell::RefCell<FxHashMap<String, Judgement>>,
     /// Judgements of unnamed flows to a remote and to a local address (see [`Builder::judge_host`]).
     judged_unnamed: std::cell::RefCell<[Option<Judgement>; 2]>,
+    /// The judgements of DNS and of mDNS/LLMNR flows, which do not depend on the flow.
+    fixed: [Judgement; 2],
     doctor: Option<crate::doctor::DoctorReport>,
     request_source: Option<Box<dyn RequestSource + 'a>>,
 }
@@ -83,6 +87,10 @@ fn seen_report(r: SeenRequest, rj: Judgement) -> RequestReport {
     }
 }
 
+fn fixed_judgement(class: Class, reason: &str) -> Judgement {
+    Judgement { class, tool: None, rule: None, verdict: Verdict::Allow, reason: reason.into() }
+}
+
 /// Host names whose judgement is remembered.
 const MAX_JUDGED_HOSTS: usize = 65_536;
 
@@ -94,20 +102,6 @@ fn flow_id(file_index: usize, id: u64) -> String {
     s.push('.');
     crate::text::push_decimal(&mut s, id);
     s
-}
-
-fn printable_socket(sa: &std::net::SocketAddr) -> String {
-    crate::flows::addr::socket(sa)
-}
-
-fn proto_name(p: u8) -> String {
-    match p {
-        6 => "tcp".into(),
-        17 => "udp".into(),
-        1 => "icmp".into(),
-        58 => "icmpv6".into(),
-        other => format!("ip-{other}"),
-    }
 }
 
 impl<'a> Builder<'a> {
@@ -137,6 +131,10 @@ impl<'a> Builder<'a> {
             resolvers: Vec::new(),
             judged: Default::default(),
             judged_unnamed: Default::default(),
+            fixed: [
+                fixed_judgement(Class::Dns, "DNS transport; each question is judged in the DNS section"),
+                fixed_judgement(Class::Local, "link-local name resolution (mDNS/LLMNR)"),
+            ],
             doctor: None,
             request_source: None,
         }
@@ -156,7 +154,7 @@ impl<'a> Builder<'a> {
         let mut rj = judge(Subject { host: host.as_deref(), path, server: Some(server) }, self.catalog, self.policy);
         if !r.canary_hits.is_empty() {
             rj.verdict = Verdict::Violation;
-            rj.reason = format!("credential-leak: planted credential(s) {} sent", r.canary_hits.join(", "));
+            rj.reason = format!("credential-leak: planted credential(s) {} sent", r.canary_hits.join(", ")).into();
         }
         rj
     }
@@ -180,37 +178,24 @@ impl<'a> Builder<'a> {
     }
 
     /// Judges one finished flow and returns its report line.
-    pub fn flow(&mut self, f: &Flow, file: &str, file_index: usize) -> FlowReport {
+    pub fn flow<'f>(&mut self, f: &'f Flow, file: &'f str, file_index: usize) -> FlowReport<'f> {
         let report = self.judge_flow(f, file, file_index);
-        let destination = report.host.clone().unwrap_or_else(|| crate::flows::addr::ip(f.server.ip()));
-        self.count_flow(&report, f, destination);
+        self.count_flow(&report, f);
         report
     }
 
     /// Judges a flow without counting it (for a live view of flows still in progress).
-    pub fn judge_flow(&self, f: &Flow, file: &str, file_index: usize) -> FlowReport {
+    pub fn judge_flow<'f>(&self, f: &'f Flow, file: &'f str, file_index: usize) -> FlowReport<'f> {
         let (host, host_source) = f.host();
         let subject = Subject { host: host.as_deref(), path: None, server: Some(f.server) };
         let mut j = match f.app.protocol {
-            Some(AppProtocol::Dns) => Judgement {
-                class: Class::Dns,
-                tool: None,
-                rule: None,
-                verdict: Verdict::Allow,
-                reason: "DNS transport; each question is judged in the DNS section".into(),
-            },
-            Some(AppProtocol::Mdns | AppProtocol::Llmnr) => Judgement {
-                class: Class::Local,
-                tool: None,
-                rule: None,
-                verdict: Verdict::Allow,
-                reason: "link-local name resolution (mDNS/LLMNR)".into(),
-            },
+            Some(AppProtocol::Dns) => self.fixed[0].clone(),
+            Some(AppProtocol::Mdns | AppProtocol::Llmnr) => self.fixed[1].clone(),
             _ => self.judge_host(subject),
         };
         let mut requests = Vec::with_capacity(f.app.requests.len());
         for r in &f.app.requests {
-            let req_host = r.host.as_deref().map(normalize_host).or_else(|| host.clone());
+            let req_host = r.host.as_deref().map(normalize_host).or_else(|| host.as_deref().map(str::to_string));
             let path = (r.method != "CONNECT").then_some(r.path.as_str());
             let rj =
                 judge(Subject { host: req_host.as_deref(), path, server: Some(f.server) }, self.catalog, self.policy);
@@ -256,24 +241,25 @@ impl<'a> Builder<'a> {
         {
             j.verdict = self.policy.blind_spots;
             j.reason =
-                format!("{}; blind spot {}: policy {} says {}", j.reason, b.as_str(), self.policy.name, j.verdict);
+                format!("{}; blind spot {}: policy {} says {}", j.reason, b.as_str(), self.policy.name, j.verdict)
+                    .into();
         }
         let hello = f.app.hello.as_ref();
         FlowReport {
-            id: flow_id(file_index, f.id),
-            file: file.to_string(),
+            id: FlowId { file: file_index as u64, flow: f.id },
+            file,
             first_frame: f.first_frame,
-            proto: proto_name(f.proto),
-            src: printable_socket(&f.client),
-            dst: printable_socket(&f.server),
+            proto: Proto(f.proto),
+            src: Endpoint(f.client),
+            dst: Endpoint(f.server),
             app_protocol: f.app.protocol,
-            host: host.clone(),
+            host,
             host_source,
-            sni: hello.and_then(|h| h.sni.clone()),
-            alpn: hello.map(|h| h.alpn.clone()).unwrap_or_default(),
+            sni: hello.and_then(|h| h.sni.as_deref()),
+            alpn: hello.map_or(&[], |h| h.alpn.as_slice()),
             ech: hello.is_some_and(|h| h.ech || h.esni),
-            connect_target: f.app.connect_target.clone(),
-            dns_names: f.dns_names.clone(),
+            connect_target: f.app.connect_target.as_deref(),
+            dns_names: &f.dns_names,
             requests,
             class: j.class,
             tool: j.tool,
@@ -285,13 +271,13 @@ impl<'a> Builder<'a> {
             bytes: f.bytes_each_way()[0] + f.bytes_each_way()[1],
             bytes_out: f.bytes_each_way()[0],
             bytes_in: f.bytes_each_way()[1],
-            first_seen: rfc3339(f.first_seen),
-            last_seen: rfc3339(f.last_seen),
-            process: f.owner.clone(),
+            first_seen: Timestamp(f.first_seen),
+            last_seen: Timestamp(f.last_seen),
+            process: f.owner.as_ref(),
         }
     }
 
-    fn count_flow(&mut self, r: &FlowReport, f: &Flow, destination: String) {
+    fn count_flow(&mut self, r: &FlowReport<'_>, f: &Flow) {
         let s = &mut self.summary;
         s.flows += 1;
         s.bytes += r.bytes;
@@ -333,24 +319,39 @@ impl<'a> Builder<'a> {
             counts.flows += 1;
             counts.bytes += r.bytes;
         }
-        let key = if self.destinations.len() >= MAX_DESTINATIONS && !self.destinations.contains_key(&destination) {
-            self.folded += 1;
-            FOLDED.to_string()
-        } else {
-            destination
+        let unnamed;
+        let destination = match &r.host {
+            Some(host) => host.as_ref(),
+            None => {
+                unnamed = crate::flows::addr::ip(f.server.ip());
+                unnamed.as_str()
+            }
         };
-        let d = self.destinations.entry(key).or_insert_with(|| DestinationAgg {
-            class: r.class,
-            tool: r.tool.clone(),
-            verdict: r.verdict,
-            reason: r.reason.clone(),
-            flows: 0,
-            packets: 0,
-            bytes: 0,
-            first_seen: f.first_seen,
-            named_by: BTreeSet::new(),
-            processes: BTreeSet::new(),
-        });
+        // Looked up by `&str` first: a destination is new once, and seen again for every other flow.
+        let key = if self.destinations.contains_key(destination) {
+            destination
+        } else {
+            let key = if self.destinations.len() >= MAX_DESTINATIONS {
+                self.folded += 1;
+                FOLDED
+            } else {
+                destination
+            };
+            self.destinations.entry(key.to_string()).or_insert_with(|| DestinationAgg {
+                class: r.class,
+                tool: r.tool.clone(),
+                verdict: r.verdict,
+                reason: r.reason.clone(),
+                flows: 0,
+                packets: 0,
+                bytes: 0,
+                first_seen: f.first_seen,
+                named_by: BTreeSet::new(),
+                processes: BTreeSet::new(),
+            });
+            key
+        };
+        let Some(d) = self.destinations.get_mut(key) else { return };
         if let Some(p) = f.owner.as_ref().and_then(Owner::process)
             && d.processes.len() < MAX_PROCESSES_PER_DESTINATION
         {

@@ -5,6 +5,7 @@ pub mod model;
 pub mod render;
 pub mod seen;
 pub mod time;
+pub mod values;
 
 pub use build::Builder;
 pub use model::{FlowReport, Report, SCHEMA};

@@ -1,13 +1,16 @@
 //! The report value: one document, several renderers. Its JSON form is a public interface, versioned
 //! by [`SCHEMA`] and described by `reports/egress-audit-report.v1.schema.json`.
 
+use super::values::{Endpoint, FlowId, Proto, Timestamp};
 use crate::blind_spots::BlindSpot;
 use crate::catalog::Class;
 use crate::flows::owner::Owner;
 use crate::flows::{AppProtocol, HostSource};
 use crate::policy::Verdict;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 pub const SCHEMA: &str = "egress-audit/report/v1";
 
@@ -93,8 +96,8 @@ pub struct RequestReport {
     pub path: String,
     pub user_agent: Option<String>,
     pub class: Class,
-    pub tool: Option<String>,
-    pub rule: Option<String>,
+    pub tool: Option<Arc<str>>,
+    pub rule: Option<Arc<str>>,
     pub verdict: Verdict,
     /// Who saw the request: `wire` (plain HTTP in the capture) or `sink` (the sealed run's TLS sink).
     pub seen_by: &'static str,
@@ -114,38 +117,40 @@ pub struct RequestReport {
     pub canary_hits: Vec<String>,
 }
 
+/// One finished flow, judged: built per flow, handed to the renderer and dropped, so it borrows
+/// what it can from the flow and the shared judgement instead of copying it.
 #[derive(Debug, Clone, Serialize)]
-pub struct FlowReport {
-    pub id: String,
-    pub file: String,
+pub struct FlowReport<'a> {
+    pub id: FlowId,
+    pub file: &'a str,
     pub first_frame: u64,
-    pub proto: String,
-    pub src: String,
-    pub dst: String,
+    pub proto: Proto,
+    pub src: Endpoint,
+    pub dst: Endpoint,
     pub app_protocol: Option<AppProtocol>,
-    pub host: Option<String>,
+    pub host: Option<Cow<'a, str>>,
     pub host_source: HostSource,
-    pub sni: Option<String>,
-    pub alpn: Vec<String>,
+    pub sni: Option<&'a str>,
+    pub alpn: &'a [String],
     pub ech: bool,
-    pub connect_target: Option<String>,
-    pub dns_names: Vec<String>,
+    pub connect_target: Option<&'a str>,
+    pub dns_names: &'a [String],
     pub requests: Vec<RequestReport>,
     pub class: Class,
-    pub tool: Option<String>,
-    pub rule: Option<String>,
+    pub tool: Option<Arc<str>>,
+    pub rule: Option<Arc<str>>,
     pub verdict: Verdict,
-    pub reason: String,
+    pub reason: Arc<str>,
     /// Why this flow cannot be (fully) verified, if it cannot.
     pub blind_spot: Option<BlindSpot>,
     pub packets: u64,
     pub bytes: u64,
     pub bytes_out: u64,
     pub bytes_in: u64,
-    pub first_seen: String,
-    pub last_seen: String,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
     /// Process attribution: live capture, or replay with a recorded sockets sidecar; null otherwise.
-    pub process: Option<Owner>,
+    pub process: Option<&'a Owner>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -168,10 +173,10 @@ pub struct DnsReport {
     pub answers: Vec<AnswerReport>,
     pub resolvers: Vec<String>,
     pub class: Class,
-    pub tool: Option<String>,
-    pub rule: Option<String>,
+    pub tool: Option<Arc<str>>,
+    pub rule: Option<Arc<str>>,
     pub verdict: Verdict,
-    pub reason: String,
+    pub reason: Arc<str>,
     pub file: String,
     pub first_frame: u64,
     pub flow_id: String,
@@ -184,9 +189,9 @@ pub struct DnsReport {
 pub struct Destination {
     pub host: String,
     pub class: Class,
-    pub tool: Option<String>,
+    pub tool: Option<Arc<str>>,
     pub verdict: Verdict,
-    pub reason: String,
+    pub reason: Arc<str>,
     pub flows: u64,
     pub packets: u64,
     pub bytes: u64,

@@ -3,16 +3,37 @@
 use crate::source::Nanos;
 
 pub fn rfc3339(ts: Nanos) -> String {
+    match fixed(ts) {
+        // ASCII digits and separators, so the conversion cannot fail.
+        Ok(text) => std::str::from_utf8(&text).map_or_else(|_| String::new(), str::to_owned),
+        Err(text) => text,
+    }
+}
+
+/// Appends [`rfc3339`]'s text to `out` without making a `String` (the JSON report writes two per flow).
+pub fn push_rfc3339(out: &mut Vec<u8>, ts: Nanos) {
+    match fixed(ts) {
+        Ok(text) => out.extend_from_slice(&text),
+        Err(text) => out.extend_from_slice(text.as_bytes()),
+    }
+}
+
+/// The common case, years 0 to 9999, written two digits at a time into a fixed buffer; other years
+/// are formatted (`Err`), with more digits or a sign.
+fn fixed(ts: Nanos) -> Result<[u8; 27], String> {
     let secs = ts.div_euclid(1_000_000_000);
     let micros = ts.rem_euclid(1_000_000_000) / 1_000;
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
     if !(0..=9999).contains(&y) {
-        return format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z", sod / 3600, sod / 60 % 60, sod % 60);
+        return Err(format!(
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
+            sod / 3600,
+            sod / 60 % 60,
+            sod % 60
+        ));
     }
-    // The common case, written two digits at a time into a fixed buffer and turned into a `String`
-    // with one copy: this runs twice per flow.
     let mut out = *b"0000-00-00T00:00:00.000000Z";
     let pairs = [
         (0, y / 100),
@@ -31,7 +52,7 @@ pub fn rfc3339(ts: Nanos) -> String {
         out[at] = b'0' + (v / 10) as u8;
         out[at + 1] = b'0' + (v % 10) as u8;
     }
-    std::str::from_utf8(&out).map_or_else(|_| String::new(), str::to_owned)
+    Ok(out)
 }
 
 /// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian).
@@ -76,6 +97,13 @@ mod tests {
         #[test]
         fn same_as_reference_in_1970_to_2100(ts in 0i64..4_102_444_800_000_000_000) {
             proptest::prop_assert_eq!(rfc3339(ts), reference(ts));
+        }
+
+        #[test]
+        fn pushed_text_is_the_same(ts in proptest::prelude::any::<i64>()) {
+            let mut out = b"x".to_vec();
+            push_rfc3339(&mut out, ts);
+            proptest::prop_assert_eq!(out, format!("x{}", reference(ts)).into_bytes());
         }
     }
 }

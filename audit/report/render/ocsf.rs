@@ -125,7 +125,7 @@ pub(crate) fn endpoint(addr: &str, hostname: Option<&str>) -> Value {
     Value::Object(m)
 }
 
-fn actor(flow: &FlowReport) -> Option<Value> {
+fn actor(flow: &FlowReport<'_>) -> Option<Value> {
     let p = flow.process.as_ref()?.process()?;
     let mut process = Map::new();
     process.insert("pid".into(), json!(p.pid));
@@ -151,14 +151,14 @@ fn actor(flow: &FlowReport) -> Option<Value> {
     Some(Value::Object(a))
 }
 
-fn network_event(flow: &FlowReport) -> Value {
-    let mut e = base(4001, "Network Activity", 6, "Traffic", &flow.first_seen, &flow.id);
+fn network_event(flow: &FlowReport<'_>) -> Value {
+    let mut e = base(4001, "Network Activity", 6, "Traffic", &flow.first_seen.to_string(), &flow.id.to_string());
     verdict_fields(&mut e, flow.verdict);
     rule(&mut e, flow.class.as_str(), flow.rule.as_deref(), &flow.reason, flow.tool.as_deref());
-    e.insert("start_time".into(), json!(millis(&flow.first_seen)));
-    e.insert("end_time".into(), json!(millis(&flow.last_seen)));
-    e.insert("src_endpoint".into(), endpoint(&flow.src, None));
-    e.insert("dst_endpoint".into(), endpoint(&flow.dst, flow.host.as_deref()));
+    e.insert("start_time".into(), json!(flow.first_seen.millis()));
+    e.insert("end_time".into(), json!(flow.last_seen.millis()));
+    e.insert("src_endpoint".into(), endpoint(&flow.src.to_string(), None));
+    e.insert("dst_endpoint".into(), endpoint(&flow.dst.to_string(), flow.host.as_deref()));
     e.insert(
         "connection_info".into(),
         json!({"protocol_name": flow.proto, "direction_id": 2, "direction": "Outbound"}),
@@ -198,10 +198,10 @@ fn http_activity(method: &str) -> (u32, &'static str) {
     }
 }
 
-fn http_event(flow: &FlowReport, index: usize, r: &RequestReport) -> Value {
+fn http_event(flow: &FlowReport<'_>, index: usize, r: &RequestReport) -> Value {
     let (activity_id, activity) = http_activity(&r.method);
     let uid = format!("{}.r{index}", flow.id);
-    let mut e = base(4002, "HTTP Activity", activity_id, activity, &flow.first_seen, &uid);
+    let mut e = base(4002, "HTTP Activity", activity_id, activity, &flow.first_seen.to_string(), &uid);
     verdict_fields(&mut e, r.verdict);
     rule(&mut e, r.class.as_str(), r.rule.as_deref(), &format!("{} {}", r.method, r.path), r.tool.as_deref());
     let host = r.host.as_deref().or(flow.host.as_deref());
@@ -224,8 +224,8 @@ fn http_event(flow: &FlowReport, index: usize, r: &RequestReport) -> Value {
         request.insert("user_agent".into(), json!(ua));
     }
     e.insert("http_request".into(), Value::Object(request));
-    e.insert("src_endpoint".into(), endpoint(&flow.src, None));
-    e.insert("dst_endpoint".into(), endpoint(&flow.dst, host));
+    e.insert("src_endpoint".into(), endpoint(&flow.src.to_string(), None));
+    e.insert("dst_endpoint".into(), endpoint(&flow.dst.to_string(), host));
     if let Some(a) = actor(flow) {
         e.insert("actor".into(), a);
     }
@@ -264,7 +264,7 @@ fn dns_event(index: usize, d: &DnsReport) -> Value {
 }
 
 impl Renderer for Ocsf<'_> {
-    fn flow(&mut self, flow: &FlowReport) -> io::Result<()> {
+    fn flow(&mut self, flow: &FlowReport<'_>) -> io::Result<()> {
         self.line(&network_event(flow))?;
         for (i, r) in flow.requests.iter().enumerate() {
             self.line(&http_event(flow, i, r))?;

@@ -21,7 +21,7 @@ pub struct RequestKey {
 #[derive(Debug, Clone, Default)]
 pub struct RequestRow {
     pub class: Option<Class>,
-    pub tool: Option<String>,
+    pub tool: Option<std::sync::Arc<str>>,
     pub count: u64,
     /// Statuses the sink answered, with counts.
     pub statuses: BTreeMap<u16, u64>,
@@ -36,9 +36,13 @@ pub struct RequestRows {
 }
 
 impl RequestRows {
-    pub fn add(&mut self, flow: &FlowReport) {
+    pub fn add(&mut self, flow: &FlowReport<'_>) {
         for r in &flow.requests {
-            let host = r.host.clone().or_else(|| flow.host.clone()).unwrap_or_else(|| flow.dst.clone());
+            let host = r
+                .host
+                .clone()
+                .or_else(|| flow.host.as_deref().map(str::to_string))
+                .unwrap_or_else(|| flow.dst.to_string());
             let key = RequestKey {
                 verdict: std::cmp::Reverse(r.verdict),
                 host,

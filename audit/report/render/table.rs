@@ -57,7 +57,7 @@ impl Renderer for Table<'_> {
                 verdict_cell(d.verdict).to_string(),
                 printable_str(&d.host),
                 d.class.to_string(),
-                d.tool.clone().unwrap_or_else(|| "-".into()),
+                d.tool.as_deref().unwrap_or("-").to_string(),
                 d.flows.to_string(),
                 human_bytes(d.bytes),
                 d.first_seen.get(..19).unwrap_or(&d.first_seen).replace('T', " "),
@@ -80,7 +80,7 @@ impl Renderer for Table<'_> {
                     verdict_cell(k.verdict.0).to_string(),
                     what,
                     row.class.map(|c| c.to_string()).unwrap_or_default(),
-                    row.tool.clone().unwrap_or_else(|| "-".into()),
+                    row.tool.as_deref().unwrap_or("-").to_string(),
                     row.count.to_string(),
                     super::requests::statuses(row),
                 ]);
@@ -99,7 +99,7 @@ impl Renderer for Table<'_> {
                     printable_str(&d.name),
                     d.qtype.clone(),
                     d.class.to_string(),
-                    d.tool.clone().unwrap_or_else(|| "-".into()),
+                    d.tool.as_deref().unwrap_or("-").to_string(),
                     d.queries.max(d.responses).to_string(),
                     d.answers.len().to_string(),
                 ]);
