@@ -39,12 +39,28 @@ pub fn ip(ip: IpAddr) -> String {
 }
 
 pub fn push_ipv4(s: &mut String, ip: Ipv4Addr) {
+    // Digits into a fixed buffer, then one append: a report writes an address or two per flow and
+    // per DNS answer, and per-octet appends cost several times the digits.
+    let mut buf = [0u8; 15];
+    let mut len = 0;
     for (i, octet) in ip.octets().into_iter().enumerate() {
         if i > 0 {
-            s.push('.');
+            buf[len] = b'.';
+            len += 1;
         }
-        push_decimal(s, u32::from(octet));
+        if octet >= 100 {
+            buf[len] = b'0' + octet / 100;
+            len += 1;
+        }
+        if octet >= 10 {
+            buf[len] = b'0' + octet / 10 % 10;
+            len += 1;
+        }
+        buf[len] = b'0' + octet % 10;
+        len += 1;
     }
+    // ASCII digits and dots, so the conversion cannot fail.
+    s.push_str(std::str::from_utf8(&buf[..len]).unwrap_or_default());
 }
 
 fn push_decimal(s: &mut String, n: u32) {
