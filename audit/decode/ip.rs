@@ -75,6 +75,62 @@ pub enum Parsed<'a> {
     Fragment(Fragment<'a>),
 }
 
+/// The common case read straight from the bytes: IPv4 that is not a fragment, or IPv6 whose next header
+/// is the transport, carrying TCP or UDP (but not VXLAN). `None` for everything else — tunnels,
+/// fragments, extension headers, IPv4 AH, other protocols, damage — which [`parse`] handles. Where it
+/// answers, the answer is the one [`parse`] gives (tests/decode_fast_path.rs checks that on real and
+/// mutated frames); it only skips etherparse's general slicing, the costliest step per packet.
+#[inline]
+pub fn parse_common(bytes: &[u8]) -> Option<Packet<'_>> {
+    let (header, body, incomplete, ip_len) = match bytes.first()? >> 4 {
+        4 => {
+            let fixed: &[u8; 20] = bytes.first_chunk()?;
+            let header_len = usize::from(fixed[0] & 0x0f) * 4;
+            // More-fragments flag or a fragment offset: reassembly is the general path's job.
+            let fragment = u16::from_be_bytes([fixed[6], fixed[7]]) & 0x3fff != 0;
+            let proto = fixed[9];
+            if header_len < 20 || bytes.len() < header_len || fragment || !matches!(proto, PROTO_TCP | PROTO_UDP) {
+                return None;
+            }
+            let total = usize::from(u16::from_be_bytes([fixed[2], fixed[3]]));
+            // etherparse's lax rules: a total length below the header falls back to the slice; one
+            // beyond the slice takes what was captured and marks it incomplete.
+            let (end, incomplete) = match total {
+                t if t < header_len => (bytes.len(), false),
+                t if t > bytes.len() => (bytes.len(), true),
+                t => (t, false),
+            };
+            let ip_len = if total == 0 { bytes.len() as u32 } else { total as u32 };
+            let src = IpAddr::from([fixed[12], fixed[13], fixed[14], fixed[15]]);
+            let dst = IpAddr::from([fixed[16], fixed[17], fixed[18], fixed[19]]);
+            (IpHeader { src, dst, proto }, &bytes[header_len..end], incomplete, ip_len)
+        }
+        6 => {
+            let fixed: &[u8; 40] = bytes.first_chunk()?;
+            let proto = fixed[6];
+            if !matches!(proto, PROTO_TCP | PROTO_UDP) {
+                return None;
+            }
+            let payload_len = usize::from(u16::from_be_bytes([fixed[4], fixed[5]]));
+            let available = bytes.len() - 40;
+            let (end, incomplete) = match payload_len {
+                0 => (bytes.len(), false),
+                n if n > available => (bytes.len(), true),
+                n => (40 + n, false),
+            };
+            let ip_len = if payload_len == 0 { bytes.len() as u32 } else { payload_len as u32 + 40 };
+            let src = IpAddr::from(<[u8; 16]>::try_from(&fixed[8..24]).ok()?);
+            let dst = IpAddr::from(<[u8; 16]>::try_from(&fixed[24..40]).ok()?);
+            (IpHeader { src, dst, proto }, &bytes[40..end], incomplete, ip_len)
+        }
+        _ => return None,
+    };
+    if header.proto == PROTO_UDP && vxlan(body).is_some() {
+        return None;
+    }
+    transport_with_len(header, body, incomplete, ip_len)
+}
+
 /// Parses an IP packet, following IP-in-IP, 6in4, GRE and VXLAN to the innermost packet.
 pub fn parse(mut bytes: &[u8]) -> Option<Parsed<'_>> {
     for _ in 0..=MAX_TUNNEL_DEPTH {
@@ -193,6 +249,7 @@ pub fn transport<'a>(header: IpHeader, payload: &'a [u8], truncated: bool) -> Op
     transport_with_len(header, payload, truncated, ip_len)
 }
 
+#[inline]
 fn transport_with_len(header: IpHeader, payload: &[u8], truncated: bool, ip_len: u32) -> Option<Packet<'_>> {
     let mut p = Packet {
         src: header.src,

@@ -18,13 +18,29 @@ pub struct Decoder {
 
 impl Decoder {
     /// Decodes one frame; `None` for frames that carry no IP, or IP we cannot read.
+    #[inline]
     pub fn decode<'a>(&'a mut self, frame: &Frame<'a>) -> Option<Packet<'a>> {
         let ip_bytes = link::ip_payload(frame.linktype, frame.data)?;
         self.decode_ip(frame.ts, ip_bytes)
     }
 
     /// Decodes an IP packet (the part after the link layer).
+    #[inline]
     pub fn decode_ip<'a>(&'a mut self, ts: Nanos, ip_bytes: &'a [u8]) -> Option<Packet<'a>> {
+        if let Some(p) = ip::parse_common(ip_bytes) {
+            return Some(p);
+        }
+        self.decode_ip_general(ts, ip_bytes)
+    }
+
+    /// [`Decoder::decode`] without the fast path for common packets: the reference the fast path is
+    /// tested against.
+    pub fn decode_general<'a>(&'a mut self, frame: &Frame<'a>) -> Option<Packet<'a>> {
+        let ip_bytes = link::ip_payload(frame.linktype, frame.data)?;
+        self.decode_ip_general(frame.ts, ip_bytes)
+    }
+
+    fn decode_ip_general<'a>(&'a mut self, ts: Nanos, ip_bytes: &'a [u8]) -> Option<Packet<'a>> {
         match ip::parse(ip_bytes)? {
             ip::Parsed::Packet(p) => Some(p),
             ip::Parsed::Fragment(fragment) => {
