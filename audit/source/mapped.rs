@@ -1,60 +1,111 @@
-//! A capture file mapped read-only into memory, so replay parses the page cache in place instead of
-//! copying every byte out of it with `read(2)` (the copy was a quarter of a replay's time).
+//! A capture file mapped read-only into memory, a window at a time, so replay parses the page cache in
+//! place instead of copying every byte out of it with `read(2)` (the copy was a quarter of a replay's
+//! time). Windows keep the resident set flat as files grow: only one is mapped at a time.
 //!
 //! This is the crate's only `unsafe` code. A mapping is sound as long as no other program shrinks the
 //! file while it is mapped: the pages past the new end vanish and touching them raises SIGBUS. Growing
-//! it (a capture still being written) is harmless, since only the length seen at open is mapped. For
-//! the rare truncation a SIGBUS handler ends the process with a clear message and exit status 2 instead
-//! of a crash; `replay --no-mmap` reads with `read(2)` for files another program may truncate.
+//! it (a capture still being written) is harmless, since only the length seen at open is read. A file
+//! found shorter when the next window is mapped is an ordinary read error at that offset; for the rare
+//! truncation in the middle of a window a SIGBUS handler ends the process with a clear message and exit
+//! status 2 instead of a crash. `replay --no-mmap` reads with `read(2)` for files that may change.
 #![allow(unsafe_code)]
 
 use nix::libc;
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 use std::fs::File;
+use std::io;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// The bytes of the file mapped now, for the SIGBUS handler to tell our fault from any other.
+/// The bytes mapped now, for the SIGBUS handler to tell our fault from any other.
 static MAPPED_START: AtomicUsize = AtomicUsize::new(0);
 static MAPPED_END: AtomicUsize = AtomicUsize::new(0);
 static HANDLER: OnceLock<bool> = OnceLock::new();
 
-/// A whole capture file, mapped. Replay maps one file at a time.
-pub struct Mapped(memmap2::Mmap);
+/// Bytes mapped at once. Larger than any record a reader accepts (4 MiB) plus a page, so a record that
+/// starts in a window always ends in it or in the next one, which starts at its page.
+pub const WINDOW_BYTES: u64 = 16 << 20;
+const PAGE: u64 = 4096;
 
-impl Mapped {
-    /// `None` when `file` cannot be mapped (a pipe, a device, an empty file, a file system without
-    /// mmap) or the handler cannot be installed: the caller reads it instead.
-    pub fn new(file: &File) -> Option<Self> {
+/// A regular file that can be mapped, read one [`Window`] at a time.
+pub struct MappedFile<'f> {
+    file: &'f File,
+    len: u64,
+}
+
+impl<'f> MappedFile<'f> {
+    /// `None` when `file` cannot be mapped (a pipe, a device, an empty file) or the SIGBUS handler
+    /// cannot be installed: the caller reads it instead.
+    pub fn new(file: &'f File) -> Option<Self> {
         let meta = file.metadata().ok()?;
-        if !meta.is_file() || meta.len() == 0 {
+        if !meta.is_file() || meta.len() == 0 || !install_handler() {
             return None;
         }
-        if !install_handler() {
-            return None;
+        Some(Self { file, len: meta.len() })
+    }
+
+    /// The file's length when it was opened: what is read.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Maps the window holding byte `at`: from the start of its page, [`WINDOW_BYTES`] or to the end.
+    pub fn window(&self, at: u64) -> io::Result<Window> {
+        let offset = at - at % PAGE;
+        let len = (self.len.saturating_sub(offset)).min(WINDOW_BYTES);
+        // Mapping pages past the end would fault later; a file that shrank is an ordinary error here.
+        let now = self.file.metadata()?.len();
+        if now < offset + len {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("the file shrank to {now} bytes while it was read (another program truncated it)"),
+            ));
         }
+        let len = usize::try_from(len).map_err(io::Error::other)?;
         // SAFETY: the mapping is read-only and private to this process and its bytes are only read as
         // `&[u8]`. What Rust cannot check is that no other program truncates the file meanwhile: the
-        // SIGBUS handler turns that into a clean exit, and `--no-mmap` avoids the mapping altogether.
-        // `populate` builds the page tables in one pass (fewer, cheaper faults than on first touch).
-        let map = unsafe { memmap2::MmapOptions::new().populate().map(file) }.ok()?;
+        // length was checked just above, the SIGBUS handler turns a later truncation into a clean exit,
+        // and `--no-mmap` avoids mappings altogether. `populate` builds the page tables in one pass
+        // (fewer, cheaper faults than on first touch).
+        let map = unsafe { memmap2::MmapOptions::new().offset(offset).len(len).populate().map(self.file) }?;
         // One pass, front to back: read ahead aggressively.
         let _ = map.advise(memmap2::Advice::Sequential);
         let start = map.as_ptr() as usize;
         MAPPED_START.store(start, Ordering::SeqCst);
         MAPPED_END.store(start + map.len(), Ordering::SeqCst);
-        Some(Self(map))
-    }
-
-    pub fn bytes(&self) -> &[u8] {
-        &self.0
+        Ok(Window { map, offset })
     }
 }
 
-impl Drop for Mapped {
+/// Part of a mapped file.
+pub struct Window {
+    map: memmap2::Mmap,
+    offset: u64,
+}
+
+impl Window {
+    /// Where [`Window::bytes`] starts in the file.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.map
+    }
+
+    /// Whether the window holds the rest of the file (of `file`'s length at open).
+    pub fn reaches_end(&self, file: &MappedFile<'_>) -> bool {
+        self.offset + self.map.len() as u64 >= file.len()
+    }
+}
+
+impl Drop for Window {
     fn drop(&mut self) {
-        MAPPED_END.store(0, Ordering::SeqCst);
-        MAPPED_START.store(0, Ordering::SeqCst);
+        // Only if the handler's range is still this window's.
+        let start = self.map.as_ptr() as usize;
+        if MAPPED_START.compare_exchange(start, 0, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+            MAPPED_END.store(0, Ordering::SeqCst);
+        }
     }
 }
 
@@ -122,11 +173,12 @@ mod tests {
     fn truncation_while_mapped_exits_cleanly() {
         if let Ok(path) = std::env::var(CHILD) {
             let file = File::options().read(true).write(true).open(&path).unwrap();
-            let mapped = Mapped::new(&file).unwrap();
-            assert_eq!(mapped.bytes()[8000], 7);
+            let mapped = MappedFile::new(&file).unwrap();
+            let window = mapped.window(0).unwrap();
+            assert_eq!(window.bytes()[8000], 7);
             file.set_len(0).unwrap();
             // The page is gone: this read raises SIGBUS.
-            let byte = std::hint::black_box(mapped.bytes())[8000];
+            let byte = std::hint::black_box(window.bytes())[8000];
             panic!("read {byte} from a truncated mapping");
         }
         let dir = tempfile::tempdir().unwrap();
@@ -147,11 +199,36 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let empty = dir.path().join("empty");
         File::create(&empty).unwrap();
-        assert!(Mapped::new(&File::open(&empty).unwrap()).is_none());
+        assert!(MappedFile::new(&File::open(&empty).unwrap()).is_none());
         let fifo = dir.path().join("fifo");
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
         // Opened read-write so the open does not wait for a writer.
         let pipe = File::options().read(true).write(true).open(&fifo).unwrap();
-        assert!(Mapped::new(&pipe).is_none());
+        assert!(MappedFile::new(&pipe).is_none());
+    }
+
+    /// Windows start at the page of the byte asked for, end at the file's end, and a file found
+    /// shorter than at open is an error, not a mapping that would fault.
+    #[test]
+    fn windows_cover_the_file_and_notice_truncation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let data: Vec<u8> = (0..(WINDOW_BYTES + 10_000)).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let file = File::options().read(true).write(true).open(&path).unwrap();
+        let mapped = MappedFile::new(&file).unwrap();
+        let first = mapped.window(0).unwrap();
+        assert_eq!(first.bytes().len() as u64, WINDOW_BYTES);
+        assert!(!first.reaches_end(&mapped));
+        drop(first);
+        let at = WINDOW_BYTES - 100;
+        let second = mapped.window(at).unwrap();
+        assert_eq!(second.offset(), at - at % PAGE);
+        assert!(second.reaches_end(&mapped));
+        assert_eq!(second.bytes(), &data[second.offset() as usize..]);
+        drop(second);
+        file.set_len(WINDOW_BYTES).unwrap();
+        let err = mapped.window(at).err().unwrap();
+        assert!(err.to_string().contains("shrank"), "{err}");
     }
 }
