@@ -415,7 +415,7 @@ mod tests {
     use pcap_parser::LegacyPcapReader;
 
     type Frames = Vec<(u64, i64, u32, Vec<u8>, u32)>;
-    type Read = (Frames, Result<FileInfo, (FileInfo, ReadError)>);
+    type Outcome = (Frames, Result<FileInfo, (FileInfo, ReadError)>);
 
     /// The reader this file used before `read_legacy`: pcap-parser's, through `drive`.
     fn via_pcap_parser(bytes: &[u8]) -> (Frames, Result<FileInfo, (FileInfo, ReadError)>) {
@@ -463,7 +463,7 @@ mod tests {
     }
 
     /// `bytes` written to a file, mapped and parsed in place; `None` for a file that cannot be mapped.
-    fn via_read_legacy_mapped(bytes: &[u8]) -> Option<Read> {
+    fn via_read_legacy_mapped(bytes: &[u8]) -> Option<Outcome> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("capture.pcap");
         std::fs::write(&path, bytes).unwrap();
