@@ -1,5 +1,5 @@
-//! Reads pcap and pcapng files (format detected by magic number, never by file name). A classic pcap
-//! that is a regular file is mapped and parsed in place ([`super::mapped`]); everything else is read.
+//! Reads pcap and pcapng files (format detected by magic number, never by file name). A capture that
+//! is a regular file is mapped and parsed in place ([`super::mapped`]); everything else is read.
 //!
 //! pcap-parser is used rather than libpcap: it measured ~1.6× faster read-only here, and it lets a
 //! damaged file report the byte offset where reading stopped while keeping every frame read before.
@@ -7,7 +7,7 @@
 use super::mapped::{MappedFile, prefetch_record};
 use super::{Frame, Nanos};
 use pcap_parser::nom;
-use pcap_parser::pcapng::Block;
+use pcap_parser::pcapng::{Block, parse_block_be, parse_block_le};
 use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{PcapBlockOwned, PcapError, PcapNGReader};
 use std::fmt;
@@ -90,11 +90,10 @@ pub fn read_frames_via(
                 None => read_legacy(file, on_frame),
             }
         }
-        0x0a0d_0d0a => {
-            let reader = PcapNGReader::new(BUFFER_BYTES, file)
-                .map_err(|e| fail(0, format!("bad pcapng section header: {}", describe(&e))))?;
-            read_ng(reader, on_frame)
-        }
+        0x0a0d_0d0a => match (access == Access::Mapped).then(|| MappedFile::new(&file)).flatten() {
+            Some(mapped) => read_ng_mapped(&mapped, on_frame),
+            None => read_ng_stream(file, on_frame),
+        },
         other => Err(fail(0, format!("not a pcap or pcapng file (magic number 0x{other:08x})"))),
     }
 }
@@ -327,47 +326,243 @@ struct Interface {
     offset_seconds: i64,
 }
 
-fn read_ng<R: Read>(
-    mut reader: PcapNGReader<R>,
-    on_frame: &mut dyn FnMut(&Frame<'_>),
-) -> Result<FileInfo, (FileInfo, ReadError)> {
-    let mut info = FileInfo { format: "pcapng", ..FileInfo::default() };
-    // Interface ids restart in every section (pcapng §4.1).
-    let mut interfaces: Vec<Interface> = Vec::new();
+/// A pcapng read through pcap-parser's `PcapNGReader` (a pipe, `--no-mmap`, or a file that cannot be
+/// mapped). [`read_ng_mapped`] reproduces its results, errors and offsets from a mapped file.
+fn read_ng_stream(file: impl Read, on_frame: &mut dyn FnMut(&Frame<'_>)) -> Result<FileInfo, (FileInfo, ReadError)> {
+    let mut reader = PcapNGReader::new(BUFFER_BYTES, file).map_err(|e| {
+        (FileInfo::default(), ReadError { offset: 0, reason: format!("bad pcapng section header: {}", describe(&e)) })
+    })?;
+    let mut section = NgSection::new();
     let done = drive(&mut reader, &mut |block| {
-        let PcapBlockOwned::NG(block) = block else { return };
+        if let PcapBlockOwned::NG(block) = block {
+            section.block(block, on_frame);
+        }
+    });
+    match done {
+        Ok(()) => Ok(section.info),
+        Err(e) => Err((section.info, e)),
+    }
+}
+
+/// What a pcapng read has learnt so far: the counters, and the interfaces of the current section.
+struct NgSection {
+    info: FileInfo,
+    // Interface ids restart in every section (pcapng §4.1).
+    interfaces: Vec<Interface>,
+}
+
+impl NgSection {
+    fn new() -> Self {
+        Self { info: FileInfo { format: "pcapng", ..FileInfo::default() }, interfaces: Vec::new() }
+    }
+
+    fn block(&mut self, block: Block<'_>, on_frame: &mut dyn FnMut(&Frame<'_>)) {
         match block {
-            Block::SectionHeader(_) => interfaces.clear(),
+            Block::SectionHeader(_) => self.interfaces.clear(),
             Block::InterfaceDescription(idb) => {
                 let linktype = idb.linktype.0 as u32;
-                if !info.linktypes.contains(&linktype) {
-                    info.linktypes.push(linktype);
+                if !self.info.linktypes.contains(&linktype) {
+                    self.info.linktypes.push(linktype);
                 }
-                interfaces.push(Interface {
+                self.interfaces.push(Interface {
                     linktype,
                     ticks_per_second: ticks_per_second(idb.if_tsresol),
                     offset_seconds: idb.if_tsoffset,
                 });
             }
             Block::EnhancedPacket(epb) => {
-                let iface = interfaces.get(epb.if_id as usize).copied();
                 let ticks = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
-                let caplen = (epb.caplen as usize).min(epb.data.len());
-                deliver_ng(&mut info, on_frame, iface, ticks, &epb.data[..caplen], epb.origlen);
+                self.packet(on_frame, epb.if_id, ticks, epb.caplen, epb.data, epb.origlen);
             }
-            Block::SimplePacket(spb) => {
-                // A Simple Packet Block has no timestamp and belongs to interface 0.
-                let iface = interfaces.first().copied();
-                let caplen = (spb.origlen as usize).min(spb.data.len());
-                deliver_ng(&mut info, on_frame, iface, 0, &spb.data[..caplen], spb.origlen);
-            }
+            // A Simple Packet Block has no timestamp and belongs to interface 0.
+            Block::SimplePacket(spb) => self.packet(on_frame, 0, 0, spb.origlen, spb.data, spb.origlen),
             _ => {}
         }
-    });
-    match done {
-        Ok(()) => Ok(info),
-        Err(e) => Err((info, e)),
     }
+
+    /// `data` is the block's packet field with its padding, cut here to the captured length.
+    #[inline]
+    fn packet(
+        &mut self,
+        on_frame: &mut dyn FnMut(&Frame<'_>),
+        if_id: u32,
+        ticks: u64,
+        caplen: u32,
+        data: &[u8],
+        orig_len: u32,
+    ) {
+        let iface = self.interfaces.get(if_id as usize).copied();
+        let data = &data[..(caplen as usize).min(data.len())];
+        deliver_ng(&mut self.info, on_frame, iface, ticks, data, orig_len);
+    }
+}
+
+/// What `PcapNGReader`'s buffer would hold at this point of the file, as file offsets.
+///
+/// Parsing the mapping as a whole would be simpler, but the reader's results depend on its buffer: a
+/// block it cannot hold is an error even when the file has all of it, and whether a cut file ends in
+/// "truncated" or "larger than the read buffer" depends on where the buffer stood. Keeping the same
+/// buffer (filled as `read(2)` fills it from a regular file) keeps every error and offset identical.
+struct ReaderBuffer {
+    /// File offset of the buffer's first byte (the reader's `position()` is `at - start`).
+    start: usize,
+    /// File offset just past the buffer's last byte.
+    end: usize,
+    capacity: usize,
+    /// A refill has read nothing: the file ends at `end`.
+    exhausted: bool,
+}
+
+impl ReaderBuffer {
+    /// `PcapReaderIterator::refill`: move the unread bytes to the front, then read once into the space
+    /// left. False when there was no space to read into (the reader would parse the same bytes again).
+    fn refill(&mut self, at: usize, file_len: usize) -> bool {
+        self.start = at;
+        let space = self.capacity - (self.end - at);
+        if space == 0 {
+            return false;
+        }
+        let read = space.min(file_len - self.end);
+        self.exhausted = read == 0;
+        self.end += read;
+        true
+    }
+}
+
+/// A pcapng file parsed in place from its mapping, a window at a time.
+///
+/// Same frames, [`FileInfo`] and errors as [`read_ng_stream`]: blocks go through the same pcap-parser
+/// functions over the same bytes ([`ReaderBuffer`]), except the Enhanced Packet Block without options,
+/// the block of nearly every packet, which [`plain_epb`] reads directly.
+fn read_ng_mapped(
+    file: &MappedFile<'_>,
+    on_frame: &mut dyn FnMut(&Frame<'_>),
+) -> Result<FileInfo, (FileInfo, ReadError)> {
+    let io_fail = |info, at: usize, e: std::io::Error| {
+        (info, ReadError { offset: at as u64, reason: format!("cannot read: {e}") })
+    };
+    let len = usize::try_from(file.len()).map_err(|e| io_fail(FileInfo::default(), 0, std::io::Error::other(e)))?;
+    let mut window = file.window(0).map_err(|e| io_fail(FileInfo::default(), 0, e))?;
+    let mut buffer = ReaderBuffer { start: 0, end: len.min(BUFFER_BYTES), capacity: BUFFER_BYTES, exhausted: false };
+    // `PcapNGReader::new` checks the first block before anything is delivered (a window holds more
+    // than the first buffer).
+    if let Err(e) = pcap_parser::pcapng::parse_sectionheaderblock(&window.bytes()[..buffer.end]) {
+        let e = match e {
+            nom::Err::Error(e) | nom::Err::Failure(e) => e,
+            nom::Err::Incomplete(_) => PcapError::Incomplete(0),
+        };
+        let reason = format!("bad pcapng section header: {}", describe(&e));
+        return Err((FileInfo::default(), ReadError { offset: 0, reason }));
+    }
+    let mut section = NgSection::new();
+    let fail = |section: NgSection, at: usize, e: &PcapError<&[u8]>| {
+        Err((section.info, ReadError { offset: at as u64, reason: describe(e) }))
+    };
+    // The byte order of the current section; the reader starts little-endian.
+    let mut big_endian = false;
+    // Where the next block starts in the file.
+    let mut at = 0usize;
+    loop {
+        // The buffer lies within `buffer.capacity` (at most 4 MiB) after `at`, and a window mapped at
+        // `at` holds 16 MiB from its page.
+        let mut offset = window.offset() as usize;
+        if buffer.end > offset + window.bytes().len() {
+            drop(window);
+            window = file.window(at as u64).map_err(|e| io_fail(section.info.clone(), at, e))?;
+            offset = window.offset() as usize;
+        }
+        let ahead = &window.bytes()[at - offset..];
+        let data = &ahead[..buffer.end - at];
+        if let Some(epb) = plain_epb(data, big_endian) {
+            prefetch_block_after(ahead, epb.len, big_endian);
+            section.packet(on_frame, epb.if_id, epb.ticks, epb.caplen, &data[28..epb.len - 4], epb.orig_len);
+            at += epb.len;
+            continue;
+        }
+        if data.is_empty() && at == buffer.start && buffer.exhausted {
+            return Ok(section.info);
+        }
+        let parsed = if big_endian { parse_block_be(data) } else { parse_block_le(data) };
+        match parsed {
+            Ok((rest, block)) => {
+                if let Block::SectionHeader(shb) = &block {
+                    big_endian = shb.big_endian();
+                }
+                let block_len = data.len() - rest.len();
+                prefetch_block_after(ahead, block_len, big_endian);
+                section.block(block, on_frame);
+                at += block_len;
+            }
+            Err(nom::Err::Error(e) | nom::Err::Failure(e)) => return fail(section, at, &e),
+            Err(nom::Err::Incomplete(_)) if buffer.exhausted => return fail(section, at, &PcapError::UnexpectedEof),
+            Err(nom::Err::Incomplete(nom::Needed::Size(n))) if data.len() + n.get() >= buffer.capacity => {
+                // `drive` grows the buffer once, to the largest size.
+                if buffer.capacity >= MAX_BUFFER_BYTES {
+                    return fail(section, at, &PcapError::BufferTooSmall);
+                }
+                buffer.capacity = MAX_BUFFER_BYTES;
+            }
+            Err(nom::Err::Incomplete(_)) => {
+                // The reader would parse the same bytes again, forever; pcap-parser's block parsers
+                // always say how many bytes they miss, which the branch above handles, so this is
+                // only a guard.
+                if !buffer.refill(at, len) {
+                    return fail(section, at, &PcapError::BufferTooSmall);
+                }
+            }
+        }
+    }
+}
+
+/// Asks the CPU to load the end of the block at `next` (its trailing length, which [`plain_epb`] checks
+/// before delivering the packet) and the start of the block after it (header and packet headers), while
+/// the current packet is analysed. A block's end is a packet's length away from its start, too far for
+/// the CPU to guess; the block at `next` was loaded by the previous call, so reading its length here
+/// costs no wait. A wrong guess (a new section in the other byte order, damage) only wastes the hint.
+#[inline]
+fn prefetch_block_after(bytes: &[u8], next: usize, big_endian: bool) {
+    let Some(&len) = bytes.get(next + 4..next + 8).and_then(|b| <&[u8; 4]>::try_from(b).ok()) else { return };
+    let len = if big_endian { u32::from_be_bytes(len) } else { u32::from_le_bytes(len) };
+    if let Some(end) = next.checked_add(len as usize) {
+        prefetch_record(bytes, end.saturating_sub(4));
+    }
+}
+
+/// The fields of an Enhanced Packet Block read by [`plain_epb`].
+struct PlainEpb {
+    /// The whole block's length, from its type to its trailing length.
+    len: usize,
+    if_id: u32,
+    ticks: u64,
+    caplen: u32,
+    orig_len: u32,
+}
+
+/// An Enhanced Packet Block at the start of `data`, complete and without options, read field by field;
+/// `None` for anything else, which pcap-parser's `parse_block_*` then parses. It accepts exactly the
+/// blocks that `parse_enhancedpacketblock_*` accepts with no options, with the same fields: the block
+/// lies wholly in `data`, its length is at least 32 and equals the trailing length, and the padded
+/// packet fills the rest (`caplen` below `u32::MAX - 4`, where pcap-parser's padding would overflow).
+#[inline]
+fn plain_epb(data: &[u8], big_endian: bool) -> Option<PlainEpb> {
+    let u32_at = |at: usize| -> Option<u32> {
+        let v: [u8; 4] = data.get(at..at + 4)?.try_into().ok()?;
+        Some(if big_endian { u32::from_be_bytes(v) } else { u32::from_le_bytes(v) })
+    };
+    if data.len() < 32 || u32_at(0)? != pcap_parser::EPB_MAGIC {
+        return None;
+    }
+    let len = u32_at(4)?;
+    let caplen = u32_at(20)?;
+    if caplen >= u32::MAX - 4 || u64::from(len) != 32 + u64::from(caplen).next_multiple_of(4) {
+        return None;
+    }
+    let len = len as usize;
+    if u32_at(len - 4)? != len as u32 {
+        return None;
+    }
+    let ticks = (u64::from(u32_at(12)?) << 32) | u64::from(u32_at(16)?);
+    Some(PlainEpb { len, if_id: u32_at(8)?, ticks, caplen, orig_len: u32_at(24)? })
 }
 
 fn deliver_ng(
@@ -574,6 +769,347 @@ mod tests {
             if let Some(mapped) = via_read_legacy_mapped(input) {
                 assert_eq!(mapped, expected, "mapped, input of {} bytes", input.len());
             }
+        }
+    }
+
+    /// Writes pcapng blocks in one byte order; lengths are written as given, so a test can make them lie.
+    #[derive(Clone, Copy)]
+    struct NgWriter {
+        big_endian: bool,
+    }
+
+    impl NgWriter {
+        fn u16(self, v: u16) -> [u8; 2] {
+            if self.big_endian { v.to_be_bytes() } else { v.to_le_bytes() }
+        }
+
+        fn u32(self, v: u32) -> [u8; 4] {
+            if self.big_endian { v.to_be_bytes() } else { v.to_le_bytes() }
+        }
+
+        /// A block whose both length fields say `12 + body.len()`.
+        fn block(self, block_type: u32, body: &[u8]) -> Vec<u8> {
+            self.block_with_lengths(block_type, body, 12 + body.len() as u32, 12 + body.len() as u32)
+        }
+
+        fn block_with_lengths(self, block_type: u32, body: &[u8], len1: u32, len2: u32) -> Vec<u8> {
+            let mut b = self.u32(block_type).to_vec();
+            b.extend_from_slice(&self.u32(len1));
+            b.extend_from_slice(body);
+            b.extend_from_slice(&self.u32(len2));
+            b
+        }
+
+        fn option(self, code: u16, value: &[u8]) -> Vec<u8> {
+            let mut o = self.u16(code).to_vec();
+            o.extend_from_slice(&self.u16(value.len() as u16));
+            o.extend_from_slice(value);
+            o.resize(o.len().next_multiple_of(4), 0);
+            o
+        }
+
+        fn shb(self, options: &[u8]) -> Vec<u8> {
+            let mut body = self.u32(0x1a2b_3c4d).to_vec();
+            body.extend_from_slice(&self.u16(1));
+            body.extend_from_slice(&self.u16(0));
+            body.extend_from_slice(&[0xff; 8]);
+            body.extend_from_slice(options);
+            self.block(0x0a0d_0d0a, &body)
+        }
+
+        fn idb(self, linktype: u16, options: &[u8]) -> Vec<u8> {
+            let mut body = self.u16(linktype).to_vec();
+            body.extend_from_slice(&[0, 0]);
+            body.extend_from_slice(&self.u32(262_144));
+            body.extend_from_slice(options);
+            self.block(1, &body)
+        }
+
+        /// The body of an Enhanced Packet Block, packet padded to 32 bits.
+        fn epb_body(self, if_id: u32, ticks: u64, caplen: u32, data: &[u8], orig_len: u32) -> Vec<u8> {
+            let mut body = self.u32(if_id).to_vec();
+            body.extend_from_slice(&self.u32((ticks >> 32) as u32));
+            body.extend_from_slice(&self.u32(ticks as u32));
+            body.extend_from_slice(&self.u32(caplen));
+            body.extend_from_slice(&self.u32(orig_len));
+            body.extend_from_slice(data);
+            body.resize(body.len().next_multiple_of(4), 0);
+            body
+        }
+
+        fn epb(self, if_id: u32, ticks: u64, data: &[u8], orig_len: u32, options: &[u8]) -> Vec<u8> {
+            let mut body = self.epb_body(if_id, ticks, data.len() as u32, data, orig_len);
+            body.extend_from_slice(options);
+            self.block(6, &body)
+        }
+
+        fn spb(self, orig_len: u32, data: &[u8]) -> Vec<u8> {
+            let mut body = self.u32(orig_len).to_vec();
+            body.extend_from_slice(data);
+            body.resize(body.len().next_multiple_of(4), 0);
+            self.block(3, &body)
+        }
+    }
+
+    /// The records of a classic little-endian pcap: (seconds, microseconds, bytes, original length).
+    fn pcap_records(file: &[u8]) -> Vec<(u32, u32, Vec<u8>, u32)> {
+        let u32_at = |at: usize| u32::from_le_bytes([file[at], file[at + 1], file[at + 2], file[at + 3]]);
+        let mut records = Vec::new();
+        let mut at = 24;
+        while at + 16 <= file.len() {
+            let caplen = u32_at(at + 8) as usize;
+            records.push((u32_at(at), u32_at(at + 4), file[at + 16..at + 16 + caplen].to_vec(), u32_at(at + 12)));
+            at += 16 + caplen;
+        }
+        records
+    }
+
+    /// The frames a pcapng capture built by [`sample_pcapng`] must read as.
+    type Expected = Vec<(i64, u32, Vec<u8>, u32)>;
+
+    /// A pcapng capture of a fixture's packets, with most of what the format allows: a little-endian
+    /// section with two interfaces of different timestamp resolutions and offsets, packets with and
+    /// without options, a Simple Packet Block, a packet for an undescribed interface, statistics, name
+    /// resolution, custom and unknown blocks; then a big-endian section with an interface of binary
+    /// resolution. Returns the bytes and the frames expected from them.
+    fn sample_pcapng(records: &[(u32, u32, Vec<u8>, u32)], linktype: u16) -> (Vec<u8>, Expected, u64) {
+        let (le, be) = (NgWriter { big_endian: false }, NgWriter { big_endian: true });
+        let mut out = le.shb(&[le.option(4, b"egress-audit test"), le.option(0, b"")].concat());
+        out.extend(le.idb(linktype, &[]));
+        let nanos_tsresol = [le.option(9, &[9]), le.option(14, &100i64.to_le_bytes()), le.option(0, b"")].concat();
+        out.extend(le.idb(101, &nanos_tsresol));
+        let mut expected = Expected::new();
+        let mut packets = 0;
+        let half = records.len() / 2;
+        for (n, (sec, usec, data, orig_len)) in records[..half].iter().enumerate() {
+            let (sec, usec) = (u64::from(*sec), u64::from(*usec));
+            let (if_id, ticks, ts) = if n % 2 == 0 {
+                (0, sec * 1_000_000 + usec, (sec * 1_000_000_000 + usec * 1_000) as i64)
+            } else {
+                let ticks = sec * 1_000_000_000 + usec * 1_000 + 7;
+                (1, ticks, ticks as i64 + 100_000_000_000)
+            };
+            // Every third packet carries an option (epb_flags), which only pcap-parser reads.
+            let options = if n % 3 == 0 { [le.option(2, &[1, 0, 0, 0]), le.option(0, b"")].concat() } else { vec![] };
+            out.extend(le.epb(if_id, ticks, data, *orig_len, &options));
+            expected.push((ts, [u32::from(linktype), 101][if_id as usize], data.clone(), *orig_len));
+            packets += 1;
+        }
+        // Statistics, name resolution, a custom block and an unknown type are skipped.
+        out.extend(le.block(5, &[le.u32(0).as_slice(), &[0; 8]].concat()));
+        out.extend(le.block(4, &[le.u16(0), le.u16(0)].concat()));
+        out.extend(le.block(0x0bad, &[0u8; 8]));
+        out.extend(le.block(0x0000_0777, &[0xab; 20]));
+        // A packet for an interface the section never described is counted but not delivered.
+        out.extend(le.epb(7, 1, &records[0].2, records[0].3, &[]));
+        packets += 1;
+        // A Simple Packet Block: interface 0, no timestamp, cut to its original length.
+        out.extend(le.spb(3, &records[0].2));
+        expected.push((0, u32::from(linktype), records[0].2[..3].to_vec(), 3));
+        packets += 1;
+        out.extend(be.shb(&[]));
+        out.extend(be.idb(linktype, &[be.option(9, &[0x80 | 20]), be.option(0, b"")].concat()));
+        for (sec, usec, data, orig_len) in &records[half..] {
+            let ticks = (u64::from(*sec) << 20) + u64::from(*usec);
+            out.extend(be.epb(0, ticks, data, *orig_len, &[]));
+            let ts = i64::from(*sec) * 1_000_000_000 + (u128::from(*usec) * 1_000_000_000 / (1 << 20)) as i64;
+            expected.push((ts, u32::from(linktype), data.clone(), *orig_len));
+            packets += 1;
+        }
+        // Longer on the wire than in the block: the whole block's packet field, padding included, since
+        // a Simple Packet Block does not say where the packet ends.
+        out.extend(be.spb(1 << 20, &records[1].2));
+        let mut padded = records[1].2.clone();
+        padded.resize(padded.len().next_multiple_of(4), 0);
+        expected.push((0, u32::from(linktype), padded, 1 << 20));
+        packets += 1;
+        (out, expected, packets)
+    }
+
+    fn via_read_ng_stream(bytes: &[u8]) -> Outcome {
+        let mut frames = Frames::new();
+        let result =
+            read_ng_stream(bytes, &mut |f| frames.push((f.number, f.ts, f.linktype, f.data.to_vec(), f.orig_len)));
+        (frames, result)
+    }
+
+    /// `bytes` written to a file, mapped and parsed in place.
+    fn via_read_ng_mapped(bytes: &[u8]) -> Outcome {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("capture.pcapng");
+        std::fs::write(&path, bytes).unwrap();
+        let file = File::open(&path).unwrap();
+        let mapped = MappedFile::new(&file).expect("a non-empty regular file is mapped");
+        let mut frames = Frames::new();
+        let result = read_ng_mapped(&mapped, &mut |f| {
+            frames.push((f.number, f.ts, f.linktype, f.data.to_vec(), f.orig_len));
+        });
+        (frames, result)
+    }
+
+    /// The reason a read of `input` stopped, the same both ways (or "" for a clean end).
+    fn assert_ng_paths_agree(input: &[u8], what: &str) -> String {
+        let streamed = via_read_ng_stream(input);
+        if !input.is_empty() {
+            assert_eq!(via_read_ng_mapped(input), streamed, "{what}: input of {} bytes", input.len());
+        }
+        streamed.1.err().map(|(_, e)| e.to_string()).unwrap_or_default()
+    }
+
+    /// The mapped pcapng path reads what pcap-parser's reader read: the same frames, counters and
+    /// errors (with offsets) on every cut of a capture, in both byte orders, across sections and
+    /// interfaces, and on blocks that are damaged, odd or larger than either read buffer.
+    #[test]
+    fn pcapng_reads_in_place_as_pcap_parser_read_it() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/dns-tcp.pcap");
+        let pcap = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let linktype = u16::from_le_bytes([pcap[20], pcap[21]]);
+        // Eight packets are enough for every kind of block, and keep every cut of the file affordable.
+        let records = pcap_records(&pcap);
+        let (file, expected, packets) = sample_pcapng(&records[..8], linktype);
+
+        // The whole file reads as built: an oracle independent of both readers.
+        let (frames, result) = via_read_ng_mapped(&file);
+        let info = result.unwrap();
+        assert_eq!((info.format, info.frames), ("pcapng", packets));
+        assert_eq!(info.linktypes, vec![u32::from(linktype), 101]);
+        let got: Expected = frames.iter().map(|f| (f.1, f.2, f.3.clone(), f.4)).collect();
+        assert_eq!(got, expected);
+        assert!(frames.windows(2).all(|w| w[0].0 < w[1].0), "frame numbers count every packet");
+
+        // Every cut: inside the section header, the interface blocks, packet headers, packet data and
+        // trailing lengths, in both sections.
+        let mut reasons = std::collections::BTreeSet::new();
+        for n in 0..=file.len() {
+            reasons.insert(assert_ng_paths_agree(&file[..n], "cut"));
+        }
+        for reason in ["", "bad pcapng section header", "file ends inside a record (truncated)"] {
+            assert!(reasons.iter().any(|r| r.contains(reason)), "{reason:?} not among {reasons:?}");
+        }
+
+        let (le, be) = (NgWriter { big_endian: false }, NgWriter { big_endian: true });
+        // The end of the first interface block: damage placed there is read after two blocks.
+        let idb_end = {
+            let shb_len = u32::from_le_bytes([file[4], file[5], file[6], file[7]]) as usize;
+            shb_len
+                + u32::from_le_bytes([file[shb_len + 4], file[shb_len + 5], file[shb_len + 6], file[shb_len + 7]])
+                    as usize
+        };
+        let insert = |block: &[u8]| [&file[..idb_end], block, &file[idb_end..]].concat();
+        let mut odd: Vec<(&str, Vec<u8>)> = Vec::new();
+        // Packets around and beyond both buffer sizes, and a capture length whose padding overflows.
+        for caplen in
+            [BUFFER_BYTES - 40, BUFFER_BYTES - 32, BUFFER_BYTES + 7, MAX_BUFFER_BYTES - 40, MAX_BUFFER_BYTES + 1]
+        {
+            odd.push(("large packet", insert(&le.epb(0, 5, &vec![0x45; caplen], caplen as u32, &[]))));
+        }
+        odd.push(("caplen u32::MAX", insert(&le.block(6, &le.epb_body(0, 5, u32::MAX, &[1, 2, 3, 4], 4)))));
+        odd.push(("caplen beyond block", insert(&le.block(6, &le.epb_body(0, 5, 100, &[1, 2, 3, 4], 4)))));
+        odd.push(("huge unknown block", insert(&le.block_with_lengths(0x0777, &[0; 16], 0x7fff_fff0, 28))));
+        odd.push(("unknown block of 13 bytes", insert(&le.block_with_lengths(0x0777, &[0], 13, 13))));
+        odd.push(("unknown block of 8 bytes", insert(&le.block_with_lengths(0x0777, &[], 8, 8))));
+        odd.push(("unknown block of 0 bytes", insert(&le.block_with_lengths(0x0777, &[], 0, 0))));
+        odd.push(("packet block of 28 bytes", insert(&le.block_with_lengths(6, &[0; 16], 28, 28))));
+        let body = le.epb_body(0, 5, 1, &[9], 1);
+        odd.push(("packet block of 33 bytes", insert(&le.block_with_lengths(6, &body, 33, 33))));
+        odd.push(("trailing length differs", insert(&le.block_with_lengths(6, &body, 36, 40))));
+        odd.push(("simple packet, trailing length differs", insert(&le.block_with_lengths(3, &[0; 8], 20, 24))));
+        odd.push(("big-endian packet in a little-endian section", insert(&be.epb(0, 5, &[1; 20], 20, &[]))));
+        let mut bad_bom = le.shb(&[]);
+        bad_bom[8..12].copy_from_slice(&[1, 2, 3, 4]);
+        odd.push(("second section with a bad byte-order mark", [file.as_slice(), &bad_bom].concat()));
+        odd.push(("first section with a bad byte-order mark", [bad_bom.as_slice(), &file[28..]].concat()));
+        // Section headers larger than the first buffer, first and second.
+        let long_options: Vec<u8> = (0..5).flat_map(|_| le.option(1, &[b'x'; 65_532])).collect();
+        let long_shb = le.shb(&long_options);
+        odd.push(("first section header larger than the buffer", [long_shb.as_slice(), &file[28..]].concat()));
+        odd.push(("second section header larger than the buffer", [file.as_slice(), &long_shb, &file].concat()));
+        // Enough packets to refill the buffer many times, blocks straddling each refill.
+        let mut long = file.clone();
+        while long.len() < 3 * BUFFER_BYTES {
+            long.extend_from_slice(&file[idb_end..]);
+        }
+        odd.push(("several buffers of packets", long));
+
+        let mut too_large = 0;
+        for (what, input) in &odd {
+            let reason = assert_ng_paths_agree(input, what);
+            too_large += usize::from(reason.contains("larger than the read buffer"));
+            // Cuts inside the odd block's header, near the end of either buffer and of the file, and a
+            // sparse stride (a cut of a large input costs milliseconds).
+            let near = [(idb_end, 40), (BUFFER_BYTES, 12), (MAX_BUFFER_BYTES, 12), (input.len(), 12)]
+                .into_iter()
+                .flat_map(|(at, around)| at.saturating_sub(around)..at + around)
+                .chain((0..input.len()).step_by(1021.max(input.len() / 16)));
+            for n in near.filter(|&n| n < input.len()) {
+                assert_ng_paths_agree(&input[..n], what);
+            }
+        }
+        assert!(too_large >= 2, "records beyond the largest buffer are refused");
+    }
+
+    /// Mapped and streamed pcapng files agree through `read_frames_via`, on the sample capture and on
+    /// every pcapng file in the shared corpus when it sits beside the checkout.
+    #[test]
+    fn pcapng_mapped_and_streamed_reads_agree() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let pcap = std::fs::read(root.join("fixtures/dns-tcp.pcap")).unwrap();
+        let (sample, _, _) = sample_pcapng(&pcap_records(&pcap), u16::from_le_bytes([pcap[20], pcap[21]]));
+        let tmp = tempfile::tempdir().unwrap();
+        let mut files = Vec::new();
+        for (name, bytes) in [("sample.pcapng", &sample[..]), ("cut.pcapng", &sample[..sample.len() - 5])] {
+            files.push(tmp.path().join(name));
+            std::fs::write(tmp.path().join(name), bytes).unwrap();
+        }
+        match std::fs::read_dir(root.join("../shared/corpus/pcaps")) {
+            Ok(dir) => files.extend(
+                dir.map(|e| e.unwrap().path())
+                    .filter(|p| std::fs::read(p).is_ok_and(|b| b.starts_with(&[0x0a, 0x0d, 0x0d, 0x0a]))),
+            ),
+            Err(e) => eprintln!("shared corpus not found ({e}): only the sample capture is compared"),
+        }
+        for file in &files {
+            let mut runs = [Access::Mapped, Access::Streamed].map(|access| {
+                let mut frames = Frames::new();
+                let result = read_frames_via(file, access, &mut |f| {
+                    frames.push((f.number, f.ts, f.linktype, f.data.to_vec(), f.orig_len));
+                });
+                (frames, result)
+            });
+            assert!(!runs[0].0.is_empty(), "{}", file.display());
+            let [mapped, streamed] = &mut runs;
+            assert_eq!(mapped, streamed, "{}", file.display());
+        }
+    }
+
+    /// Packets of many sizes across several mapping windows, blocks cut by each window's end (one of
+    /// them nearly as large as the largest read buffer), and the file cut near a window's end or inside
+    /// the large block: read mapped as read with `read(2)`.
+    #[test]
+    fn pcapng_mapped_windows_read_as_read_reads() {
+        let le = NgWriter { big_endian: false };
+        let window = super::super::mapped::WINDOW_BYTES as usize;
+        let mut v = [le.shb(&[]), le.idb(1, &[])].concat();
+        let (mut n, mut large_at) = (0u32, None);
+        while v.len() < 2 * window + 300_000 {
+            n += 1;
+            let caplen = if large_at.is_none() && v.len() > window - (2 << 20) {
+                large_at = Some(v.len());
+                MAX_BUFFER_BYTES as u32 - 40
+            } else {
+                (n * 7919) % 70_000 + 1
+            };
+            let data: Vec<u8> = (0..caplen).map(|i| (i as u8) ^ (n as u8)).collect();
+            let options = if n % 5 == 0 { [le.option(1, b"note"), le.option(0, b"")].concat() } else { vec![] };
+            v.extend(le.epb(0, u64::from(n) * 1_000_003, &data, caplen + 3, &options));
+        }
+        let large_at = large_at.unwrap();
+        assert!(large_at < window && large_at + MAX_BUFFER_BYTES > window, "the large block straddles a window");
+        for cut in [v.len(), window + 5, large_at + (3 << 20), 2 * window - 3, 2 * window + 16, v.len() - 1] {
+            let input = &v[..cut];
+            let mapped = via_read_ng_mapped(input);
+            assert!(mapped.0.len() > 100, "cut {cut}");
+            assert_eq!(mapped, via_read_ng_stream(input), "cut {cut}");
         }
     }
 
