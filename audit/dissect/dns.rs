@@ -231,6 +231,15 @@ pub fn read_name(msg: &[u8], mut at: usize) -> Option<(String, usize)> {
 }
 
 fn push_label(out: &mut String, label: &[u8]) {
+    // Most labels are lowercase letters, digits and hyphens: copied at once. Checking without an early
+    // exit lets the compiler test many bytes at a time.
+    let plain = label.iter().fold(true, |plain, &b| {
+        plain & (0x21..=0x7e).contains(&b) & !b.is_ascii_uppercase() & (b != b'.') & (b != b'\\')
+    });
+    if plain && let Ok(text) = std::str::from_utf8(label) {
+        out.push_str(text);
+        return;
+    }
     for &b in label {
         match b {
             b'A'..=b'Z' => out.push(b.to_ascii_lowercase() as char),
@@ -347,5 +356,38 @@ mod tests {
     #[test]
     fn random_bytes_are_not_dns() {
         assert!(!looks_like_dns(&[0xc3, 0, 0, 0, 1, 8, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 0, 0, 0]));
+    }
+
+    /// The label copy that skips plain labels writes what the byte-by-byte escaping writes.
+    fn escaped(label: &[u8]) -> String {
+        let mut out = String::new();
+        for &b in label {
+            match b {
+                b'A'..=b'Z' => out.push(b.to_ascii_lowercase() as char),
+                b'.' | b'\\' => {
+                    out.push('\\');
+                    out.push(b as char);
+                }
+                0x21..=0x7e => out.push(b as char),
+                _ => out.push_str(&format!("\\{b:03}")),
+            }
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn labels_are_written_as_escaped(label in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..70)) {
+            let mut out = String::from("x");
+            push_label(&mut out, &label);
+            proptest::prop_assert_eq!(out, format!("x{}", escaped(&label)));
+        }
+
+        #[test]
+        fn plain_looking_labels_too(label in "[a-zA-Z0-9._\\\\-]{0,63}") {
+            let mut out = String::new();
+            push_label(&mut out, label.as_bytes());
+            proptest::prop_assert_eq!(out, escaped(label.as_bytes()));
+        }
     }
 }
