@@ -495,7 +495,9 @@ fn read_ng_mapped(
             }
             Err(nom::Err::Error(e) | nom::Err::Failure(e)) => return fail(section, at, &e),
             Err(nom::Err::Incomplete(_)) if buffer.exhausted => return fail(section, at, &PcapError::UnexpectedEof),
-            Err(nom::Err::Incomplete(nom::Needed::Size(n))) if data.len() + n.get() >= buffer.capacity => {
+            Err(nom::Err::Incomplete(nom::Needed::Size(n)))
+                if data.len().saturating_add(n.get()) >= buffer.capacity =>
+            {
                 // `drive` grows the buffer once, to the largest size.
                 if buffer.capacity >= MAX_BUFFER_BYTES {
                     return fail(section, at, &PcapError::BufferTooSmall);
@@ -503,9 +505,8 @@ fn read_ng_mapped(
                 buffer.capacity = MAX_BUFFER_BYTES;
             }
             Err(nom::Err::Incomplete(_)) => {
-                // The reader would parse the same bytes again, forever; pcap-parser's block parsers
-                // always say how many bytes they miss, which the branch above handles, so this is
-                // only a guard.
+                // No space to refill only when the buffer is full of a block whose parser did not say
+                // how many bytes it misses (pcap-parser's always say): the reader would loop forever.
                 if !buffer.refill(at, len) {
                     return fail(section, at, &PcapError::BufferTooSmall);
                 }
