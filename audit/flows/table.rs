@@ -5,7 +5,10 @@ use super::inspect::Inspector;
 use super::{AppInfo, Flow};
 use crate::decode::{Packet, TcpMeta};
 use crate::source::Nanos;
-use rustc_hash::FxHashMap;
+use hashbrown::HashTable;
+use hashbrown::hash_table::Entry;
+use rustc_hash::FxBuildHasher;
+use std::hash::BuildHasher;
 use std::net::{IpAddr, SocketAddr};
 
 const SECOND: Nanos = 1_000_000_000;
@@ -21,11 +24,12 @@ const MAX_ACTIVE: usize = 1 << 19;
 
 #[derive(Hash, PartialEq, Eq, Clone, Copy, Debug)]
 struct Key {
-    /// Endpoints as (address, port) packed into one integer each, the smaller first, so both
-    /// directions share a key; hashing and comparing two integers is the cheapest per-packet form.
-    lo: (u128, u16),
-    hi: (u128, u16),
-    proto: u8,
+    /// Endpoint addresses, the one of the smaller (address, port) pair first, so both directions
+    /// share a key; five machine words to hash and compare per packet.
+    lo: u128,
+    hi: u128,
+    /// The two ports (in the same order) and the IP protocol.
+    ports_proto: u64,
 }
 
 /// IPv4 addresses as IPv4-mapped IPv6 (::ffff:a.b.c.d), so every address is one u128.
@@ -39,7 +43,8 @@ fn packed(ip: IpAddr) -> u128 {
 impl Key {
     fn new(proto: u8, a: (IpAddr, u16), b: (IpAddr, u16)) -> Key {
         let (a, b) = ((packed(a.0), a.1), (packed(b.0), b.1));
-        if a <= b { Key { lo: a, hi: b, proto } } else { Key { lo: b, hi: a, proto } }
+        let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+        Key { lo: lo.0, hi: hi.0, ports_proto: u64::from(lo.1) << 32 | u64::from(hi.1) << 16 | u64::from(proto) }
     }
 
     fn of(p: &Packet<'_>) -> Key {
@@ -47,9 +52,27 @@ impl Key {
     }
 }
 
+/// A flow and the key it is found by.
+struct Slot {
+    key: Key,
+    flow: Flow,
+}
+
+fn hash(key: &Key) -> u64 {
+    FxBuildHasher.hash_one(key)
+}
+
+/// Flows live in a dense `Vec`; the hash table holds only their positions (4 bytes each), so a lookup
+/// probes a small table that stays in cache and then touches the one slot it needs, instead of
+/// probing slots of a table whose entries are whole flows (hundreds of bytes each).
 #[derive(Default)]
 pub struct FlowTable {
-    flows: FxHashMap<Key, Flow>,
+    index: HashTable<u32>,
+    slots: Vec<Slot>,
+    /// Slot of the last packet's flow: most packets belong to the same flow as the one before (a
+    /// transfer and its ACKs), and comparing one key is cheaper than hashing and probing. Only a
+    /// hint, checked against the key: removals may have moved another flow there.
+    last: usize,
     next_id: u64,
     next_sweep: Option<Nanos>,
     /// Flows ended before their time because the table was full.
@@ -97,16 +120,18 @@ impl FlowTable {
     /// Ends flows that are over by `now` (capture time) and hands them to `emit`.
     pub fn expire(&mut self, now: Nanos, emit: &mut dyn FnMut(Flow)) {
         let due = self.next_sweep.is_none_or(|t| now >= t);
-        if !due && self.flows.len() < MAX_ACTIVE {
+        if !due && self.slots.len() < MAX_ACTIVE {
             return;
         }
         self.next_sweep = Some(now.saturating_add(SWEEP_EVERY));
         let ended: Vec<(u64, Key)> =
-            self.flows.iter().filter(|(_, f)| is_over(f, now)).map(|(k, f)| (f.id, *k)).collect();
+            self.slots.iter().filter(|s| is_over(&s.flow, now)).map(|s| (s.flow.id, s.key)).collect();
         self.emit_keys(ended, emit);
-        if self.flows.len() >= MAX_ACTIVE {
-            let mut by_age: Vec<(Nanos, u64, Key)> = self.flows.iter().map(|(k, f)| (f.last_seen, f.id, *k)).collect();
-            by_age.sort_unstable_by_key(|(t, _, _)| *t);
+        if self.slots.len() >= MAX_ACTIVE {
+            let mut by_age: Vec<(Nanos, u64, Key)> =
+                self.slots.iter().map(|s| (s.flow.last_seen, s.flow.id, s.key)).collect();
+            // Ties broken by id, so which flows end does not depend on where they are stored.
+            by_age.sort_unstable_by_key(|&(t, id, _)| (t, id));
             let excess: Vec<(u64, Key)> = by_age.into_iter().take(MAX_ACTIVE / 4).map(|(_, id, k)| (id, k)).collect();
             self.ended_early += excess.len() as u64;
             self.emit_keys(excess, emit);
@@ -118,7 +143,7 @@ impl FlowTable {
     fn emit_keys(&mut self, mut keys: Vec<(u64, Key)>, emit: &mut dyn FnMut(Flow)) {
         keys.sort_unstable_by_key(|&(id, _)| id);
         for (_, k) in keys {
-            let Some(mut f) = self.flows.remove(&k) else { continue };
+            let Some(mut f) = self.remove(&k) else { continue };
             if let Some(i) = f.inspect.take() {
                 self.budget.used = self.budget.used.saturating_sub(i.held());
             }
@@ -126,9 +151,24 @@ impl FlowTable {
         }
     }
 
+    /// Takes a flow out. The last slot moves into its place, so the slots stay dense.
+    fn remove(&mut self, key: &Key) -> Option<Flow> {
+        let FlowTable { index, slots, .. } = self;
+        let (at, _) = index.find_entry(hash(key), |&i| slots[i as usize].key == *key).ok()?.remove();
+        let at = at as usize;
+        let last = slots.len() - 1;
+        if at != last {
+            let moved = hash(&slots[last].key);
+            if let Some(i) = index.find_mut(moved, |&i| i as usize == last) {
+                *i = at as u32;
+            }
+        }
+        Some(slots.swap_remove(at).flow)
+    }
+
     /// Ends every remaining flow (end of input), in the order they began.
     pub fn drain(&mut self, emit: &mut dyn FnMut(Flow)) {
-        let keys: Vec<(u64, Key)> = self.flows.iter().map(|(k, f)| (f.id, *k)).collect();
+        let keys: Vec<(u64, Key)> = self.slots.iter().map(|s| (s.flow.id, s.key)).collect();
         self.emit_keys(keys, emit);
     }
 
@@ -142,26 +182,40 @@ impl FlowTable {
         names: &DnsNames,
     ) -> (&mut Flow, bool, &mut InspectionBudget) {
         let key = Key::of(p);
-        let next_id = &mut self.next_id;
-        let flow = self.flows.entry(key).or_insert_with(|| {
-            *next_id += 1;
-            new_flow(*next_id, p, ts, frame, names)
-        });
+        let FlowTable { index, slots, next_id, last, .. } = self;
+        let at = if slots.get(*last).is_some_and(|s| s.key == key) {
+            *last
+        } else {
+            match index.entry(hash(&key), |&i| slots[i as usize].key == key, |&i| hash(&slots[i as usize].key)) {
+                Entry::Occupied(e) => *e.get() as usize,
+                Entry::Vacant(e) => {
+                    *next_id += 1;
+                    slots.push(Slot { key, flow: new_flow(*next_id, p, ts, frame, names) });
+                    e.insert((slots.len() - 1) as u32);
+                    slots.len() - 1
+                }
+            }
+        };
+        *last = at;
+        let flow = &mut slots[at].flow;
         let from_client = flow.client.ip() == p.src && flow.client.port() == p.src_port;
         (flow, from_client, &mut self.budget)
     }
 
     /// The active flow between these endpoints, if any.
     pub fn get_mut(&mut self, proto: u8, a: SocketAddr, b: SocketAddr) -> Option<&mut Flow> {
-        self.flows.get_mut(&Key::new(proto, (a.ip(), a.port()), (b.ip(), b.port())))
+        let key = Key::new(proto, (a.ip(), a.port()), (b.ip(), b.port()));
+        let slots = &mut self.slots;
+        let at = *self.index.find(hash(&key), |&i| slots[i as usize].key == key)? as usize;
+        Some(&mut slots[at].flow)
     }
 
     pub fn flows(&self) -> impl Iterator<Item = &Flow> {
-        self.flows.values()
+        self.slots.iter().map(|s| &s.flow)
     }
 
     pub fn active(&self) -> usize {
-        self.flows.len()
+        self.slots.len()
     }
 }
 
@@ -211,5 +265,81 @@ fn new_flow(id: u64, p: &Packet<'_>, ts: Nanos, frame: u64, names: &DnsNames) ->
         seq_span: [None; 2],
         reset: false,
         owner: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+    use std::net::Ipv4Addr;
+
+    fn packet(proto: u8, src: (u8, u16), dst: (u8, u16)) -> Packet<'static> {
+        Packet {
+            src: IpAddr::V4(Ipv4Addr::new(10, 0, 0, src.0)),
+            dst: IpAddr::V4(Ipv4Addr::new(10, 0, 0, dst.0)),
+            proto,
+            src_port: src.1,
+            dst_port: dst.1,
+            tcp: None,
+            payload: &[],
+            truncated: false,
+            ip_len: 20,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Flows come and go in random order (so removals move slots around): each packet still finds
+        /// the flow its endpoints had, every active flow is found by its endpoints, and each flow ends
+        /// exactly once.
+        #[test]
+        fn every_packet_finds_its_flow_while_others_come_and_go(
+            packets in prop::collection::vec(
+                (prop::sample::select(&[6u8, 17][..]), (0u8..4, 1u16..6), (0u8..4, 1u16..6), 0i64..90),
+                1..300,
+            ),
+        ) {
+            let names = DnsNames::default();
+            let mut table = FlowTable::default();
+            let mut open: HashMap<u64, (u8, SocketAddr, SocketAddr)> = HashMap::new();
+            let mut ended = Vec::new();
+            let mut now = 0;
+            for (i, &(proto, src, dst, gap)) in packets.iter().enumerate() {
+                now += gap * SECOND;
+                table.expire(now, &mut |f| ended.push(f.id));
+                for id in &ended {
+                    prop_assert!(open.remove(id).is_some(), "flow {} ended twice or never began", id);
+                }
+                ended.clear();
+                let p = packet(proto, src, dst);
+                let expected = open.iter().find(|&(_, &(pr, c, s))| {
+                    let ends = [SocketAddr::new(p.src, p.src_port), SocketAddr::new(p.dst, p.dst_port)];
+                    pr == proto && ((c, s) == (ends[0], ends[1]) || (s, c) == (ends[0], ends[1]))
+                }).map(|(&id, _)| id);
+                let (flow, from_client, _) = table.flow_and_budget(&p, now, i as u64, &names);
+                flow.last_seen = now;
+                prop_assert_eq!(from_client, flow.client == SocketAddr::new(p.src, p.src_port));
+                match expected {
+                    Some(id) => prop_assert_eq!(flow.id, id),
+                    None => {
+                        prop_assert!(!open.contains_key(&flow.id));
+                        open.insert(flow.id, (flow.proto, flow.client, flow.server));
+                    }
+                }
+                prop_assert_eq!(table.active(), open.len());
+                for (&id, &(proto, client, server)) in &open {
+                    let found = table.get_mut(proto, server, client).map(|f| f.id);
+                    prop_assert_eq!(found, Some(id));
+                }
+            }
+            table.drain(&mut |f| ended.push(f.id));
+            let mut left: Vec<u64> = open.keys().copied().collect();
+            left.sort_unstable();
+            prop_assert_eq!(ended, left, "drain ends the rest in the order they began");
+            prop_assert_eq!(table.active(), 0);
+        }
     }
 }
