@@ -37,7 +37,19 @@ const MAX_SHIM_HEADERS: usize = 8;
 
 /// Returns the IP packet carried by a frame of the given link type, or `None` when the frame carries
 /// something else (ARP, LLC, …) or is too short.
+#[inline]
 pub fn ip_payload(linktype: u32, frame: &[u8]) -> Option<&[u8]> {
+    // Untagged Ethernet carrying IP, by far the most common frame, without the general dispatch.
+    if linktype == linktype::ETHERNET
+        && let Some(&[hi, lo]) = frame.get(12..14)
+        && matches!(u16::from_be_bytes([hi, lo]), ETHERTYPE_IPV4 | ETHERTYPE_IPV6)
+    {
+        return Some(&frame[14..]);
+    }
+    any_ip_payload(linktype, frame)
+}
+
+fn any_ip_payload(linktype: u32, frame: &[u8]) -> Option<&[u8]> {
     use linktype::*;
     match linktype {
         ETHERNET => ethernet(frame),

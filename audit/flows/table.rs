@@ -32,11 +32,13 @@ struct Key {
     ports_proto: u64,
 }
 
-/// IPv4 addresses as IPv4-mapped IPv6 (::ffff:a.b.c.d), so every address is one u128.
+/// IPv4 addresses as IPv4-mapped IPv6 (::ffff:a.b.c.d), so every address is one u128. The bytes are
+/// taken in native order (no byte swaps): the key only needs some order between the endpoints, not
+/// the numeric one.
 fn packed(ip: IpAddr) -> u128 {
     match ip {
-        IpAddr::V4(v4) => u128::from(v4.to_ipv6_mapped()),
-        IpAddr::V6(v6) => u128::from(v6),
+        IpAddr::V4(v4) => u128::from_ne_bytes(v4.to_ipv6_mapped().octets()),
+        IpAddr::V6(v6) => u128::from_ne_bytes(v6.octets()),
     }
 }
 
@@ -118,11 +120,17 @@ const INSPECTION_BUDGET: usize = 256 << 20;
 
 impl FlowTable {
     /// Ends flows that are over by `now` (capture time) and hands them to `emit`.
+    /// Called for every packet: inlined so that the usual answer (not due yet) costs a comparison.
+    #[inline]
     pub fn expire(&mut self, now: Nanos, emit: &mut dyn FnMut(Flow)) {
         let due = self.next_sweep.is_none_or(|t| now >= t);
-        if !due && self.slots.len() < MAX_ACTIVE {
-            return;
+        if due || self.slots.len() >= MAX_ACTIVE {
+            self.sweep(now, emit);
         }
+    }
+
+    #[inline(never)]
+    fn sweep(&mut self, now: Nanos, emit: &mut dyn FnMut(Flow)) {
         self.next_sweep = Some(now.saturating_add(SWEEP_EVERY));
         let ended: Vec<(u64, Key)> =
             self.slots.iter().filter(|s| is_over(&s.flow, now)).map(|s| (s.flow.id, s.key)).collect();
@@ -174,6 +182,7 @@ impl FlowTable {
 
     /// Finds the packet's flow, creating it if new; returns it, whether the packet came from the
     /// client, and the table's inspection budget.
+    #[inline]
     pub fn flow_and_budget(
         &mut self,
         p: &Packet<'_>,
@@ -237,6 +246,8 @@ fn is_service_port(port: u16) -> bool {
         )
 }
 
+/// Out of line: one packet in fifteen starts a flow, and the per-packet lookup stays small.
+#[inline(never)]
 fn new_flow(id: u64, p: &Packet<'_>, ts: Nanos, frame: u64, names: &DnsNames) -> Flow {
     let sender_is_client = match p.tcp {
         Some(t) if t.has(TcpMeta::SYN) => !t.has(TcpMeta::ACK),
