@@ -11,6 +11,10 @@ use proptest::prelude::*;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+#[path = "support/mutate.rs"]
+mod support;
+use support::{Mutation, mutate};
+
 /// Proptest settings: no regression files are written next to this source (the tree is shared).
 fn cfg(cases: u32) -> ProptestConfig {
     ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() }
@@ -107,43 +111,10 @@ fn real_frames_decode_the_same_both_ways() {
     assert!(common * 2 > frames.len(), "fast path took only {common} of {} frames", frames.len());
 }
 
-/// One edit of a byte string: (op, position, byte). Positions near the front (the headers) are
-/// chosen more often than a uniform draw would.
-type Mutation = (u8, usize, u8);
-
+/// Edits whose positions fall near the front (the headers) more often than a uniform draw would.
 fn mutations() -> impl Strategy<Value = Vec<Mutation>> {
     let position = prop_oneof![0usize..80, any::<usize>()];
     prop::collection::vec((0u8..4, position, any::<u8>()), 1..8)
-}
-
-/// Applies xor / overwrite / insert / delete edits, then an optional truncation.
-fn mutate(base: &[u8], edits: &[Mutation], cut: Option<usize>) -> Vec<u8> {
-    let mut v = base.to_vec();
-    for &(op, pos, byte) in edits {
-        match op {
-            0 if !v.is_empty() => {
-                let i = pos % v.len();
-                v[i] ^= byte | 1;
-            }
-            1 if !v.is_empty() => {
-                let i = pos % v.len();
-                v[i] = byte;
-            }
-            2 => {
-                let i = pos % (v.len() + 1);
-                v.insert(i, byte);
-            }
-            3 if !v.is_empty() => {
-                let i = pos % v.len();
-                v.remove(i);
-            }
-            _ => {}
-        }
-    }
-    if let Some(c) = cut {
-        v.truncate(c % (v.len() + 1));
-    }
-    v
 }
 
 /// Link types the decoder reads, to wrap arbitrary bytes in.

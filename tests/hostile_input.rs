@@ -17,6 +17,10 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+#[path = "support/mutate.rs"]
+mod support;
+use support::{Mutation, mutate};
+
 // ---------------------------------------------------------------------------------------------
 // Shared helpers
 // ---------------------------------------------------------------------------------------------
@@ -64,41 +68,9 @@ impl Rng {
     }
 }
 
-/// One edit of a byte string: (op, position, byte). Positions wrap around the current length.
-type Mutation = (u8, usize, u8);
-
+/// Up to eight edits anywhere in the string.
 fn mutations() -> impl Strategy<Value = Vec<Mutation>> {
     prop::collection::vec((0u8..4, any::<usize>(), any::<u8>()), 0..8)
-}
-
-/// Applies xor / overwrite / insert / delete edits, then an optional truncation.
-fn mutate(base: &[u8], edits: &[Mutation], cut: Option<usize>) -> Vec<u8> {
-    let mut v = base.to_vec();
-    for &(op, pos, byte) in edits {
-        match op {
-            0 if !v.is_empty() => {
-                let i = pos % v.len();
-                v[i] ^= byte | 1;
-            }
-            1 if !v.is_empty() => {
-                let i = pos % v.len();
-                v[i] = byte;
-            }
-            2 => {
-                let i = pos % (v.len() + 1);
-                v.insert(i, byte);
-            }
-            3 if !v.is_empty() => {
-                let i = pos % v.len();
-                v.remove(i);
-            }
-            _ => {}
-        }
-    }
-    if let Some(c) = cut {
-        v.truncate(c % (v.len() + 1));
-    }
-    v
 }
 
 fn mutate_rng(r: &mut Rng, v: &mut Vec<u8>) {
