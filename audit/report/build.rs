@@ -400,13 +400,7 @@ impl<'a> Builder<'a> {
     pub fn dns(&mut self, log: &DnsLog, file: &str, file_index: usize) {
         for rec in log.records() {
             let j = match rec.protocol {
-                AppProtocol::Mdns | AppProtocol::Llmnr => Judgement {
-                    class: Class::Local,
-                    tool: None,
-                    rule: None,
-                    verdict: Verdict::Allow,
-                    reason: "link-local name resolution (mDNS/LLMNR)".into(),
-                },
+                AppProtocol::Mdns | AppProtocol::Llmnr => self.fixed[1].clone(),
                 _ => judge(Subject { host: Some(&rec.name), path: None, server: None }, self.catalog, self.policy),
             };
             self.summary.dns_questions += rec.queries.max(rec.responses);
