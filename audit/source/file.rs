@@ -138,6 +138,15 @@ enum Walked {
     TooLarge(usize),
 }
 
+impl LegacyLayout {
+    /// The header field at `at` of a record header `b`, in the file's byte order.
+    #[inline]
+    fn u32_at(self, b: &[u8], at: usize) -> u32 {
+        let v = [b[at], b[at + 1], b[at + 2], b[at + 3]];
+        if self.big_endian { u32::from_be_bytes(v) } else { u32::from_le_bytes(v) }
+    }
+}
+
 /// Parses the file header of a classic pcap and says how its records are laid out.
 fn legacy_layout(bytes: &[u8], info: &mut FileInfo) -> Result<(LegacyLayout, usize), ReadError> {
     let header = match pcap_parser::parse_pcap_header(bytes) {
@@ -171,10 +180,7 @@ fn walk_legacy(
     on_frame: &mut dyn FnMut(&Frame<'_>),
     mut reached: impl FnMut(usize),
 ) -> Walked {
-    let u32_at = |b: &[u8], at: usize| {
-        let v = [b[at], b[at + 1], b[at + 2], b[at + 3]];
-        if layout.big_endian { u32::from_be_bytes(v) } else { u32::from_le_bytes(v) }
-    };
+    let u32_at = |b: &[u8], at: usize| layout.u32_at(b, at);
     let mut pos = 0;
     loop {
         let data = &bytes[pos..];
@@ -264,7 +270,7 @@ fn read_legacy(mut file: impl Read, on_frame: &mut dyn FnMut(&Frame<'_>)) -> Res
             return Err(fail(info, shifted + pos, &PcapError::UnexpectedEof));
         }
         let data = &buf[pos..end];
-        let record = if data.len() < 16 { 16 } else { 16 + walk_caplen(layout, data) };
+        let record = if data.len() < 16 { 16 } else { 16 + layout.u32_at(data, 8) as usize };
         if record >= buf.len() {
             // Only once: `walk_legacy` has refused every record that would not fit the larger buffer.
             buf.resize(MAX_BUFFER_BYTES, 0);
@@ -281,11 +287,6 @@ fn read_legacy(mut file: impl Read, on_frame: &mut dyn FnMut(&Frame<'_>)) -> Res
             Err(_) => return Err(fail(info, shifted, &io_error)),
         }
     }
-}
-
-fn walk_caplen(layout: LegacyLayout, data: &[u8]) -> usize {
-    let v = [data[8], data[9], data[10], data[11]];
-    (if layout.big_endian { u32::from_be_bytes(v) } else { u32::from_le_bytes(v) }) as usize
 }
 
 /// Hands every block to `on_block` in file order until the end of the file or the first damage,
